@@ -40,12 +40,15 @@ int pf_error_wrap(int code, const char *fmt, ...)
 {
     char prefix[ERROR_LINE_MAX];
     char old[ERROR_LINE_MAX];
+    char joined[2 * ERROR_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_line, sizeof old);
-    snprintf(last_line, sizeof last_line, "%s%s", prefix, old[0] ? old : pf_strerror(code));
+    snprintf(joined, sizeof joined, "%s%s", prefix, old[0] ? old : pf_strerror(code));
+    memcpy(last_line, joined, sizeof last_line - 1); /* truncates an over-long line */
+    last_line[sizeof last_line - 1] = '\0';
     return code;
 }
 

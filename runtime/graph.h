@@ -12,7 +12,8 @@
  * Accepted syntax: `digraph NAME { ... }` with statements separated by
  * newlines or ';': `graph [k=v, ...]`, `NODE [k=v, ...]`, `A -> B -> C [k=v]`,
  * `node [...]`/`edge [...]` defaults holding display attributes only; IDs are
- * identifiers, numbers or double-quoted strings; `//`, `/* *\/` and `#` comments.
+ * identifiers, numbers or double-quoted strings; C and C++ style comments,
+ * and `#` lines.
  * Values may use `${VAR}` or `${VAR:-default}` from the environment.
  *
  * Edges: `port=P` wires the source's output P to the target's input P;

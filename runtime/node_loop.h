@@ -25,6 +25,9 @@
 typedef struct pf_node_opts {
     const char *run_dir;   /* overrides the graph's run_dir when non-NULL */
     int supervised;        /* report stats to the supervisor's socket */
+    const uint8_t *ended;  /* [ninstances] or NULL: instances that already finished, whose
+                            * end-of-stream this one may have missed (set by the supervisor
+                            * when it restarts an instance) */
 } pf_node_opts;
 
 /* Run instance `instance` of node `node` until end-of-stream or SIGTERM/SIGINT.

@@ -1,0 +1,258 @@
+/*
+ * pseudoflow.c - the command line: one binary, one subcommand per job.
+ *
+ *   pseudoflow run GRAPH        start, supervise and stop every node of a graph
+ *   pseudoflow node GRAPH NAME  run one node instance (another host, a debugger)
+ *   pseudoflow check GRAPH...   validate graphs, print every problem
+ *   pseudoflow describe KIND    a kind's ports and parameters
+ *   pseudoflow kinds            every kind
+ *
+ * Exit status: 0 success, 1 failure at run time, 2 bad usage or a graph that
+ * does not check. Subcommands that grow past a screen live in their own
+ * cli/cmd_*.c file and are listed in the table below.
+ */
+#include "cli/commands.h"
+#include "runtime/error.h"
+#include "runtime/graph.h"
+#include "runtime/log.h"
+#include "runtime/node_loop.h"
+#include "runtime/supervisor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+    return 0;
+}
+
+/* Load and check; print diagnostics. Returns the graph or NULL (diagnostics printed). */
+static pf_graph *load_graph(const char *path)
+{
+    pf_graph *g = NULL;
+    pf_diags d = {0};
+    if (pf_graph_load(path, &g, &d) < 0) {
+        pf_diags_print(&d, stderr);
+        if (d.n == 0) fprintf(stderr, "%s: %s\n", path, pf_error_last());
+        pf_diags_fini(&d);
+        return NULL;
+    }
+    pf_diags_fini(&d);
+    return g;
+}
+
+static int set_log_level(const char *text)
+{
+    if (pf_log_parse_level(text, &pf_log_threshold) < 0) {
+        fprintf(stderr, "%s\n", pf_error_last());
+        return -1;
+    }
+    return 0;
+}
+
+static const char run_help[] =
+    "usage: pseudoflow run GRAPH [options]\n"
+    "\n"
+    "Start every node of GRAPH as its own process, wire them over ZeroMQ, restart\n"
+    "nodes that crash (with backoff), and stop them all cleanly on Ctrl-C.\n"
+    "Exits 0 when a finite stream has been processed end to end, or after a clean\n"
+    "stop; 1 when a node keeps failing; 2 when the graph does not check.\n"
+    "\n"
+    "options:\n"
+    "  --run-dir DIR       where sockets, the store and metrics go (default: the\n"
+    "                      graph's run_dir, else runs/<graph name>)\n"
+    "  --progress          always draw live progress (default: when stderr is a terminal)\n"
+    "  --no-progress       never draw it; log a progress line every 10 s instead\n"
+    "  --log-level LEVEL   debug, info (default), warn or error\n";
+
+static int cmd_run(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return fputs(run_help, stdout), 0;
+    pf_run_opts o = {.progress = -1};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) o.run_dir = argv[++i];
+        else if (strcmp(argv[i], "--progress") == 0) o.progress = 1;
+        else if (strcmp(argv[i], "--no-progress") == 0) o.progress = 0;
+        else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            o.log_level = argv[++i];
+            if (set_log_level(o.log_level) < 0) return 2;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "pseudoflow run: unknown option '%s'\n\n%s", argv[i], run_help);
+            return 2;
+        } else if (!o.graph_path) o.graph_path = argv[i];
+        else {
+            fprintf(stderr, "pseudoflow run: one graph at a time ('%s' is extra)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!o.graph_path) return fprintf(stderr, "%s", run_help), 2;
+    pf_graph *g = load_graph(o.graph_path);
+    if (!g) return 2;
+    int rc = pf_supervisor_run(g, &o);
+    if (rc < 0) fprintf(stderr, "pseudoflow run: %s\n", pf_error_last());
+    pf_graph_destroy(&g);
+    return rc < 0 ? 1 : 0;
+}
+
+static const char node_help[] =
+    "usage: pseudoflow node GRAPH NAME[#INSTANCE] [options]\n"
+    "\n"
+    "Run one instance of one node of GRAPH in this process (instance 0 by default),\n"
+    "for another host, a container or a debugger. It binds its outputs and connects\n"
+    "its inputs at the same addresses `pseudoflow run` would use, so it takes part\n"
+    "in the same graph. Stops on end-of-stream, SIGINT or SIGTERM.\n"
+    "\n"
+    "options:\n"
+    "  --run-dir DIR       as for `run` (must match the other nodes')\n"
+    "  --log-level LEVEL   debug, info (default), warn or error\n"
+    "  --supervised        report stats to `pseudoflow run` (set by the supervisor)\n"
+    "  --ended LIST        flat instance numbers that already finished (set by the supervisor)\n";
+
+static int cmd_node(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return fputs(node_help, stdout), 0;
+    const char *path = NULL, *spec = NULL, *ended = NULL;
+    pf_node_opts o = {0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) o.run_dir = argv[++i];
+        else if (strcmp(argv[i], "--supervised") == 0) o.supervised = 1;
+        else if (strcmp(argv[i], "--ended") == 0 && i + 1 < argc) ended = argv[++i];
+        else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            if (set_log_level(argv[++i]) < 0) return 2;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "pseudoflow node: unknown option '%s'\n\n%s", argv[i], node_help);
+            return 2;
+        } else if (!path) path = argv[i];
+        else if (!spec) spec = argv[i];
+        else return fprintf(stderr, "pseudoflow node: unexpected '%s'\n", argv[i]), 2;
+    }
+    if (!path || !spec) return fprintf(stderr, "%s", node_help), 2;
+    pf_graph *g = load_graph(path);
+    if (!g) return 2;
+    size_t node;
+    int inst, rc;
+    uint8_t *ended_set = NULL;
+    if (pf_graph_resolve_instance(g, spec, &node, &inst) < 0) {
+        fprintf(stderr, "pseudoflow node: %s\n", pf_error_last());
+        pf_graph_destroy(&g);
+        return 2;
+    }
+    if (ended) {
+        ended_set = calloc(g->ninstances, 1);
+        for (char *p = (char *)ended; ended_set && *p;) {
+            char *end;
+            unsigned long k = strtoul(p, &end, 10);
+            if (end == p) break;
+            if (k < g->ninstances) ended_set[k] = 1;
+            p = *end ? end + 1 : end;
+        }
+        o.ended = ended_set;
+    }
+    rc = pf_node_run(g, node, inst, &o);
+    if (rc < 0) PF_ERROR("%s", pf_error_last());
+    free(ended_set);
+    pf_graph_destroy(&g);
+    return rc < 0 ? 1 : 0;
+}
+
+static const char check_help[] =
+    "usage: pseudoflow check GRAPH...\n"
+    "\n"
+    "Validate graph files without starting anything: DOT syntax, kinds, parameter\n"
+    "names, types and ranges, required parameters, ports, dangling inputs, cycles\n"
+    "that do not pass through a feedback port, duplicate nodes. Prints every\n"
+    "problem as FILE:LINE: node 'N': parameter 'P': what was expected.\n"
+    "Exits 0 when all graphs check, 2 otherwise.\n";
+
+static int cmd_check(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return fputs(check_help, stdout), 0;
+    if (argc < 2) return fprintf(stderr, "%s", check_help), 2;
+    int bad = 0;
+    for (int i = 1; i < argc; i++) {
+        pf_graph *g = load_graph(argv[i]);
+        if (!g) {
+            bad = 1;
+            continue;
+        }
+        printf("%s: ok (%zu nodes, %zu edges, %zu processes)\n", argv[i], g->nnodes, g->nedges, g->ninstances);
+        pf_graph_destroy(&g);
+    }
+    return bad ? 2 : 0;
+}
+
+static const char describe_help[] =
+    "usage: pseudoflow describe KIND|graph\n"
+    "\n"
+    "List a node kind's ports and parameters (type, default, range, help), or with\n"
+    "`graph`, the parameters a graph takes in `graph [...]`.\n";
+
+static int cmd_describe(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return fputs(describe_help, stdout), 0;
+    if (argc != 2) return fprintf(stderr, "%s", describe_help), 2;
+    if (strcmp(argv[1], "graph") == 0) {
+        printf("graph parameters, set with `graph [name=value, ...]`:\n");
+        pf_params_describe(pf_graph_params, stdout);
+        return 0;
+    }
+    const pf_kind *k = pf_kind_find(argv[1]);
+    if (!k) {
+        fprintf(stderr, "pseudoflow describe: unknown kind '%s'; `pseudoflow kinds` lists them\n", argv[1]);
+        return 2;
+    }
+    pf_kind_describe(k, stdout);
+    return 0;
+}
+
+static int cmd_kinds(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) {
+        puts("usage: pseudoflow kinds\n\nList every node kind with a one-line summary.");
+        return 0;
+    }
+    for (size_t i = 0; i < pf_kind_count(); i++)
+        printf("%-16s %s\n", pf_kind_at(i)->name, pf_kind_at(i)->summary);
+    return 0;
+}
+
+static const pf_command commands[] = {
+    {"run", cmd_run, "start, supervise and stop every node of a graph"},
+    {"node", cmd_node, "run one node instance of a graph"},
+    {"check", cmd_check, "validate graph files and print every problem"},
+    {"describe", cmd_describe, "a kind's ports and parameters"},
+    {"kinds", cmd_kinds, "list the node kinds"},
+    PF_EXTRA_COMMANDS
+    {NULL, NULL, NULL},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: pseudoflow COMMAND [args]   (pseudoflow COMMAND --help for more)\n\n"
+                 "Continuous pseudo-labeling on streaming data: source -> sampler -> teacher ->\n"
+                 "filter -> student -> evaluator, each stage its own process, wired by ZeroMQ\n"
+                 "as a graph file describes.\n\ncommands:\n");
+    for (const pf_command *c = commands; c->name; c++) fprintf(out, "  %-10s %s\n", c->name, c->help);
+}
+
+int main(int argc, char **argv)
+{
+    const char *lvl = getenv("PF_LOG_LEVEL");
+    if (lvl && set_log_level(lvl) < 0) return 2;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("pseudoflow %s\n", PF_VERSION);
+        return 0;
+    }
+    for (const pf_command *c = commands; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0) return c->fn(argc - 1, argv + 1);
+    fprintf(stderr, "pseudoflow: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,60 @@
+/*
+ * kind.c - looking kinds up in the registry and describing them.
+ *
+ * The registry itself is a NULL-terminated array in nodes/registry.c, so that
+ * adding a kind is one file plus one line there; this file only reads it.
+ */
+#include "runtime/kind.h"
+
+#include <string.h>
+
+extern const pf_kind *const pf_kind_registry[]; /* nodes/registry.c */
+
+const pf_kind *pf_kind_find(const char *name)
+{
+    for (size_t i = 0; pf_kind_registry[i]; i++)
+        if (strcmp(pf_kind_registry[i]->name, name) == 0) return pf_kind_registry[i];
+    return NULL;
+}
+
+size_t pf_kind_count(void)
+{
+    size_t n = 0;
+    while (pf_kind_registry[n]) n++;
+    return n;
+}
+
+const pf_kind *pf_kind_at(size_t i)
+{
+    return i < pf_kind_count() ? pf_kind_registry[i] : NULL;
+}
+
+int pf_kind_port(const pf_kind *kind, const char *name, pf_port_dir dir)
+{
+    for (int i = 0; kind->ports[i].name; i++)
+        if (kind->ports[i].dir == dir && strcmp(kind->ports[i].name, name) == 0) return i;
+    return -1;
+}
+
+void pf_kind_describe(const pf_kind *kind, FILE *out)
+{
+    fprintf(out, "%s - %s\n", kind->name, kind->summary);
+    fprintf(out, "replicas: %s\n\nports:\n",
+            (kind->flags & PF_KIND_STATELESS) ? "allowed (stateless)" : "1 only (stateful)");
+    int any = 0;
+    for (int i = 0; kind->ports[i].name; i++) {
+        const pf_port_spec *p = &kind->ports[i];
+        char flags[64] = "";
+        if (p->flags & PF_PORT_REQUIRED) strcat(flags, ", required");
+        if (p->flags & PF_PORT_FEEDBACK) strcat(flags, ", feedback");
+        fprintf(out, "  %-4s %-10s %-6s%s  %s\n", p->dir == PF_IN ? "in" : "out", p->name,
+                p->mode == PF_DATA ? "data" : "pubsub", flags, p->help);
+        any = 1;
+    }
+    if (!any) fprintf(out, "  (none)\n");
+    fprintf(out, "\nparameters:\n");
+    if (kind->params[0].name)
+        pf_params_describe(kind->params, out);
+    else
+        fprintf(out, "  (none)\n");
+}

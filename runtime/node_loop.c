@@ -1,0 +1,797 @@
+/*
+ * node_loop.c - the event loop of one node instance (see node_loop.h).
+ *
+ * Sockets. A data output is one ROUTER socket, bound; every input wired to
+ * it is a DEALER socket with routing id "<node>#<instance>/<port>" that
+ * connects to it. ROUTER rather than PUSH because the loop must be able to
+ * address one downstream instance: end-of-stream has to reach every replica,
+ * and PUSH round-robins it to whichever peer is next. With
+ * ZMQ_ROUTER_MANDATORY a send to a full or absent peer fails with EAGAIN or
+ * EHOSTUNREACH instead of dropping, so the loop load-balances itself across
+ * the replicas that can take more, and keeps the message queued when none
+ * can: backpressure, never a silent drop. Pubsub outputs are PUB; their
+ * inputs SUB, and the loop keeps only the newest message per input ("latest
+ * wins") before handing it to the kind.
+ *
+ * States: RUNNING -> DRAINING (all non-feedback inputs ended) -> FLUSHING
+ * (end-of-stream queued on every output; waiting for queues to empty and for
+ * end-of-stream on feedback inputs) -> done. End-of-stream is re-sent every
+ * EOS_RESEND_MS while flushing, so a downstream instance restarted after it
+ * lost the first one still learns the stream ended; receivers count each
+ * sender once.
+ *
+ * Every frame is untrusted: wrong frame counts, bad headers and payloads
+ * that fail pf_wire_decode are counted in "bad_frames", logged once per
+ * (port, reason kind), and dropped.
+ */
+#include "runtime/node_loop.h"
+#include "runtime/endpoint.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+#include "runtime/rng.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define EOS_RESEND_MS 500     /* re-send end-of-stream this often while flushing */
+#define STATS_EVERY_MS 250    /* stats to the supervisor */
+#define READ_BURST 32         /* messages read from one input per loop turn */
+#define BACKLOG_POLL_MS 2     /* poll timeout while an output has a backlog */
+#define STOP_FLUSH_MS 1000    /* on SIGTERM, time given to queued output */
+#define LINGER_MS 2000        /* zmq linger on close: queued frames get this long */
+#define PUBSUB_HWM 1000       /* messages; subscribers drain eagerly, keeping the newest */
+#define MAX_METRICS 64
+#define MAX_BAD_KINDS 64      /* distinct (port, reason) pairs logged once each */
+
+typedef struct pf_buf {
+    int refs;
+    size_t len;
+    uint8_t data[];
+} pf_buf;
+
+typedef struct qmsg {
+    struct qmsg *next;
+    int to;        /* instance it must go to, or -1 = any */
+    int is_batch;  /* counted in sent_batches */
+    size_t samples;
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    pf_buf *payload;
+} qmsg;
+
+typedef struct out_target {
+    size_t node;
+    int in_port;
+    int ninst;
+    char (*ids)[160]; /* routing ids of the target's instances */
+    int rr;
+    qmsg *head, *tail;
+    size_t qlen;
+    uint64_t *sent_batches, *sent_samples; /* per target instance */
+} out_target;
+
+typedef struct out_port {
+    int port;
+    pf_port_mode mode;
+    void *sock;
+    uint64_t seq;
+    out_target *targets;
+    size_t ntargets;
+} out_port;
+
+typedef struct in_port {
+    int port;
+    pf_port_mode mode;
+    int feedback;
+    void *sock;
+    uint8_t *expected; /* [ninstances]: 1 where that instance feeds this port */
+    uint8_t *eos;      /* [ninstances]: 1 once it sent end-of-stream */
+    size_t nexpected;
+    pf_msg latest; /* pubsub: newest model/stats waiting for dispatch */
+} in_port;
+
+typedef struct metric {
+    const char *name;
+    double value;
+} metric;
+
+enum loop_state { RUNNING, DRAINING, FLUSHING, DONE };
+
+struct pf_ctx {
+    const pf_graph *g;
+    size_t node;
+    int instance;
+    uint32_t sender; /* flat instance id */
+    char name[160];
+    char run_dir[4096];
+    const pf_kind *kind;
+    void *state;
+    void *zctx;
+    void *stats_sock;
+    out_port *outs;
+    size_t nouts;
+    in_port *ins;
+    size_t nins;
+    pf_wire_limits limits;
+    enum loop_state st;
+    int finished; /* pf_ctx_finish called */
+    int emitted;  /* something was emitted since the loop last looked */
+    uint64_t start_ms;
+    metric metrics[MAX_METRICS];
+    size_t nmetrics;
+    uint32_t bad_logged[MAX_BAD_KINDS];
+    size_t nbad_logged;
+    const uint8_t *ended; /* [ninstances] from the supervisor: instances already finished */
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* --- the context a kind sees -------------------------------------------- */
+
+const pf_graph *pf_ctx_graph(const pf_ctx *ctx) { return ctx->g; }
+const pf_gnode *pf_ctx_node(const pf_ctx *ctx) { return &ctx->g->nodes[ctx->node]; }
+const char *pf_ctx_name(const pf_ctx *ctx) { return ctx->name; }
+int pf_ctx_instance(const pf_ctx *ctx) { return ctx->instance; }
+int pf_ctx_replicas(const pf_ctx *ctx) { return ctx->g->nodes[ctx->node].replicas; }
+const char *pf_ctx_run_dir(const pf_ctx *ctx) { return ctx->run_dir; }
+uint64_t pf_ctx_now_ms(const pf_ctx *ctx) { return now_ms(); }
+
+uint64_t pf_ctx_seed(const pf_ctx *ctx)
+{
+    return pf_rng_mix((uint64_t)ctx->g->cfg.seed, ctx->name);
+}
+
+static out_port *find_out(const pf_ctx *ctx, int port)
+{
+    for (size_t i = 0; i < ctx->nouts; i++)
+        if (ctx->outs[i].port == port) return &ctx->outs[i];
+    return NULL;
+}
+
+int pf_ctx_connected(const pf_ctx *ctx, int port)
+{
+    return find_out(ctx, port) != NULL;
+}
+
+int pf_ctx_can_emit(const pf_ctx *ctx, int port)
+{
+    const out_port *op = find_out(ctx, port);
+    if (!op) return 1;
+    for (size_t t = 0; t < op->ntargets; t++)
+        if (op->targets[t].qlen) return 0;
+    return 1;
+}
+
+void pf_ctx_finish(pf_ctx *ctx)
+{
+    ctx->finished = 1;
+}
+
+static metric *metric_slot(pf_ctx *ctx, const char *name)
+{
+    for (size_t i = 0; i < ctx->nmetrics; i++)
+        if (ctx->metrics[i].name == name || strcmp(ctx->metrics[i].name, name) == 0)
+            return &ctx->metrics[i];
+    if (ctx->nmetrics == MAX_METRICS) return NULL;
+    ctx->metrics[ctx->nmetrics] = (metric){name, 0};
+    return &ctx->metrics[ctx->nmetrics++];
+}
+
+void pf_ctx_count(pf_ctx *ctx, const char *name, double delta)
+{
+    metric *m = metric_slot(ctx, name);
+    if (m) m->value += delta;
+}
+
+void pf_ctx_gauge(pf_ctx *ctx, const char *name, double value)
+{
+    metric *m = metric_slot(ctx, name);
+    if (m) m->value = value;
+}
+
+static void header_for(pf_ctx *ctx, out_port *op, pf_msg_type type, uint8_t hdr[PF_WIRE_HEADER_SIZE])
+{
+    pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, (uint16_t)type, ctx->sender, 0, ++op->seq};
+    pf_wire_header_encode(&h, hdr);
+}
+
+static void buf_release(pf_buf *b)
+{
+    if (b && --b->refs == 0) free(b);
+}
+
+static int enqueue(out_target *t, const uint8_t hdr[PF_WIRE_HEADER_SIZE], pf_buf *payload, int to,
+                   int is_batch, size_t samples)
+{
+    qmsg *m = calloc(1, sizeof *m);
+    if (!m) return pf_errorf(PF_ENOMEM, "out of memory queueing a message");
+    memcpy(m->hdr, hdr, PF_WIRE_HEADER_SIZE);
+    m->payload = payload;
+    payload->refs++;
+    m->to = to;
+    m->is_batch = is_batch;
+    m->samples = samples;
+    if (t->tail)
+        t->tail->next = m;
+    else
+        t->head = m;
+    t->tail = m;
+    t->qlen++;
+    return 0;
+}
+
+static pf_buf *encode(pf_msg_type type, const void *msg)
+{
+    size_t len = pf_wire_encoded_size(type, msg);
+    pf_buf *b = malloc(sizeof *b + (len ? len : 1));
+    if (!b) return NULL;
+    b->refs = 0;
+    b->len = pf_wire_pack(type, msg, b->data);
+    return b;
+}
+
+/* Progress counts samples on the first wired data output only, so a filter that
+ * sends every sample both to the student and back to the sampler counts it once. */
+static const out_port *first_data_out(const pf_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->nouts; i++)
+        if (ctx->outs[i].mode == PF_DATA) return &ctx->outs[i];
+    return NULL;
+}
+
+int pf_ctx_emit(pf_ctx *ctx, int port, pf_msg_type type, const void *msg)
+{
+    out_port *op = find_out(ctx, port);
+    if (!op) return 0;
+    if (op->mode == PF_DATA && type != PF_MSG_BATCH)
+        return pf_errorf(PF_EINVAL, "%s: port '%s' carries batches, not %s", ctx->name,
+                         ctx->kind->ports[port].name, pf_wire_type_name(type));
+    if (type == PF_MSG_BATCH) {
+        int rc = pf_wire_check_batch(msg, &ctx->limits);
+        if (rc < 0) return pf_error_wrap(rc, "%s: emitting on '%s': ", ctx->name, ctx->kind->ports[port].name);
+    }
+    pf_buf *b = encode(type, msg);
+    if (!b) return pf_errorf(PF_ENOMEM, "%s: out of memory encoding a %s", ctx->name, pf_wire_type_name(type));
+    b->refs = 1; /* ours until queued */
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    header_for(ctx, op, type, hdr);
+    int rc = 0;
+    if (op->mode == PF_PUBSUB) {
+        /* PUB never blocks: a subscriber at its high-water mark misses this one, and
+         * latest-wins consumers only want the newest anyway. */
+        if (zmq_send(op->sock, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+            zmq_send(op->sock, b->data, b->len, ZMQ_DONTWAIT);
+    } else {
+        size_t n = ((const Pf__Batch *)msg)->n_ids;
+        for (size_t t = 0; t < op->ntargets && rc == 0; t++) rc = enqueue(&op->targets[t], hdr, b, -1, 1, n);
+        if (op == first_data_out(ctx)) pf_ctx_count(ctx, "samples_out", (double)n);
+    }
+    buf_release(b);
+    ctx->emitted = 1;
+    return rc;
+}
+
+/* --- sending ------------------------------------------------------------ */
+
+/* Try to send m to one instance of t. 1 = sent, 0 = every candidate is full or absent. */
+static int try_send(pf_ctx *ctx, out_port *op, out_target *t, qmsg *m)
+{
+    for (int k = 0; k < t->ninst; k++) {
+        int i = m->to >= 0 ? m->to : (t->rr + k) % t->ninst;
+        const char *id = t->ids[i];
+        if (zmq_send(op->sock, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            if (errno != EAGAIN && errno != EHOSTUNREACH)
+                PF_WARN("send to %s failed: %s", id, zmq_strerror(errno));
+            if (m->to >= 0) return 0;
+            continue;
+        }
+        /* The router checked this peer's high-water mark on the id frame; the
+         * rest of a multipart message is then always accepted. */
+        zmq_send(op->sock, m->hdr, PF_WIRE_HEADER_SIZE, ZMQ_SNDMORE);
+        zmq_send(op->sock, m->payload->data, m->payload->len, 0);
+        if (m->is_batch) {
+            t->sent_batches[i]++;
+            t->sent_samples[i] += m->samples;
+        }
+        if (m->to < 0) t->rr = (i + 1) % t->ninst;
+        return 1;
+    }
+    return 0;
+}
+
+static void flush_outputs(pf_ctx *ctx)
+{
+    for (size_t o = 0; o < ctx->nouts; o++) {
+        out_port *op = &ctx->outs[o];
+        if (op->mode != PF_DATA) continue;
+        for (size_t t = 0; t < op->ntargets; t++) {
+            out_target *tg = &op->targets[t];
+            while (tg->head && try_send(ctx, op, tg, tg->head)) {
+                qmsg *m = tg->head;
+                tg->head = m->next;
+                if (!tg->head) tg->tail = NULL;
+                tg->qlen--;
+                buf_release(m->payload);
+                free(m);
+            }
+        }
+    }
+}
+
+static int backlog(const pf_ctx *ctx)
+{
+    for (size_t o = 0; o < ctx->nouts; o++)
+        for (size_t t = 0; t < ctx->outs[o].ntargets; t++)
+            if (ctx->outs[o].targets[t].qlen) return 1;
+    return 0;
+}
+
+/* Queue end-of-stream to every instance of every target, and publish it on pubsub ports. */
+static int send_eos(pf_ctx *ctx)
+{
+    for (size_t o = 0; o < ctx->nouts; o++) {
+        out_port *op = &ctx->outs[o];
+        uint8_t hdr[PF_WIRE_HEADER_SIZE];
+        if (op->mode == PF_PUBSUB) {
+            Pf__Eos e = PF__EOS__INIT;
+            pf_buf *b = encode(PF_MSG_EOS, &e);
+            if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
+            header_for(ctx, op, PF_MSG_EOS, hdr);
+            if (zmq_send(op->sock, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+                zmq_send(op->sock, b->data, b->len, ZMQ_DONTWAIT);
+            free(b);
+            continue;
+        }
+        for (size_t t = 0; t < op->ntargets; t++) {
+            out_target *tg = &op->targets[t];
+            for (int i = 0; i < tg->ninst; i++) {
+                /* Do not pile up copies behind a backlog: one queued EOS per instance is enough. */
+                int queued = 0;
+                for (qmsg *m = tg->head; m; m = m->next)
+                    if (!m->is_batch && m->to == i) queued = 1;
+                if (queued) continue;
+                Pf__Eos e = PF__EOS__INIT;
+                e.batches = tg->sent_batches[i];
+                e.samples = tg->sent_samples[i];
+                pf_buf *b = encode(PF_MSG_EOS, &e);
+                if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
+                header_for(ctx, op, PF_MSG_EOS, hdr);
+                int rc = enqueue(tg, hdr, b, i, 0, 0);
+                if (rc < 0) {
+                    free(b);
+                    return rc;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* --- receiving ---------------------------------------------------------- */
+
+static void bad_frame(pf_ctx *ctx, in_port *ip, unsigned reason_kind, const char *why)
+{
+    pf_ctx_count(ctx, "bad_frames", 1);
+    uint32_t key = ((uint32_t)ip->port << 8) | (reason_kind & 0xff);
+    for (size_t i = 0; i < ctx->nbad_logged; i++)
+        if (ctx->bad_logged[i] == key) return;
+    if (ctx->nbad_logged < MAX_BAD_KINDS) ctx->bad_logged[ctx->nbad_logged++] = key;
+    PF_WARN("dropped a bad frame on input '%s' (further ones of this kind are only counted): %s",
+            ctx->kind->ports[ip->port].name, why);
+}
+
+static int inputs_ended(const pf_ctx *ctx, int feedback)
+{
+    int any = 0;
+    for (size_t i = 0; i < ctx->nins; i++) {
+        const in_port *ip = &ctx->ins[i];
+        if (ip->feedback != feedback) continue;
+        if (feedback && ip->mode == PF_PUBSUB) continue; /* nobody waits on a model feedback */
+        any = 1;
+        for (size_t s = 0; s < ctx->g->ninstances; s++)
+            if (ip->expected[s] && !ip->eos[s] && !(ctx->ended && ctx->ended[s])) return 0;
+    }
+    if (!feedback && !any) return ctx->finished;
+    return 1;
+}
+
+/* Receive one message from ip. Returns 1 if one was read, 0 if none waiting, <0 on error. */
+static int receive_one(pf_ctx *ctx, in_port *ip)
+{
+    zmq_msg_t f0, f1;
+    zmq_msg_init(&f0);
+    if (zmq_msg_recv(&f0, ip->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&f0);
+        if (errno == EAGAIN || errno == EINTR) return 0;
+        return pf_errorf(PF_EZMQ, "%s: recv: %s", ctx->name, zmq_strerror(errno));
+    }
+    int more = zmq_msg_more(&f0);
+    zmq_msg_init(&f1);
+    int nframes = 1;
+    if (more) {
+        zmq_msg_recv(&f1, ip->sock, 0);
+        nframes = 2;
+        while (zmq_msg_more(&f1)) { /* drain and reject extra frames */
+            zmq_msg_close(&f1);
+            zmq_msg_init(&f1);
+            zmq_msg_recv(&f1, ip->sock, 0);
+            nframes++;
+        }
+    }
+    int rc = 1;
+    pf_wire_header h;
+    pf_msg msg = {0};
+    if (nframes != 2) {
+        char why[64];
+        snprintf(why, sizeof why, "expected 2 frames, got %d", nframes);
+        bad_frame(ctx, ip, 0, why);
+    } else if (pf_wire_header_decode(zmq_msg_data(&f0), zmq_msg_size(&f0), &h) < 0) {
+        bad_frame(ctx, ip, 1, pf_error_last());
+    } else if (h.sender >= ctx->g->ninstances || !ip->expected[h.sender]) {
+        char why[96];
+        snprintf(why, sizeof why, "sender %u is not wired to this input", h.sender);
+        bad_frame(ctx, ip, 2, why);
+    } else if (pf_wire_decode(&h, zmq_msg_data(&f1), zmq_msg_size(&f1), &ctx->limits, &msg) < 0) {
+        bad_frame(ctx, ip, 16 + h.type, pf_error_last());
+    } else if (msg.type == PF_MSG_EOS) {
+        ip->eos[h.sender] = 1;
+        pf_wire_msg_free(&msg);
+    } else if ((ip->mode == PF_DATA) != (msg.type == PF_MSG_BATCH)) {
+        bad_frame(ctx, ip, 3, "message type does not match the port");
+        pf_wire_msg_free(&msg);
+    } else if (ip->mode == PF_PUBSUB) {
+        pf_wire_msg_free(&ip->latest); /* latest wins */
+        ip->latest = msg;
+    } else {
+        if (!ip->feedback) pf_ctx_count(ctx, "samples_in", (double)msg.u.batch->n_ids);
+        int prc = ctx->kind->ops->process ? ctx->kind->ops->process(ctx->state, ctx, ip->port, &msg) : 0;
+        pf_wire_msg_free(&msg);
+        if (prc < 0) rc = pf_error_wrap(prc, "%s: process: ", ctx->name);
+    }
+    zmq_msg_close(&f0);
+    zmq_msg_close(&f1);
+    return rc;
+}
+
+static int dispatch_latest(pf_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->nins; i++) {
+        in_port *ip = &ctx->ins[i];
+        if (!ip->latest.u.any) continue;
+        int rc = ctx->kind->ops->process ? ctx->kind->ops->process(ctx->state, ctx, ip->port, &ip->latest) : 0;
+        pf_wire_msg_free(&ip->latest);
+        if (rc < 0) return pf_error_wrap(rc, "%s: process: ", ctx->name);
+    }
+    return 0;
+}
+
+/* --- stats -------------------------------------------------------------- */
+
+static void send_stats(pf_ctx *ctx)
+{
+    if (!ctx->stats_sock) return;
+    const char *names[MAX_METRICS + 2];
+    double values[MAX_METRICS + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < ctx->nmetrics; i++) {
+        names[n] = ctx->metrics[i].name;
+        values[n++] = ctx->metrics[i].value;
+    }
+    size_t q = 0;
+    for (size_t o = 0; o < ctx->nouts; o++)
+        for (size_t t = 0; t < ctx->outs[o].ntargets; t++) q += ctx->outs[o].targets[t].qlen;
+    names[n] = "queued";
+    values[n++] = (double)q;
+    names[n] = "state";
+    values[n++] = (double)ctx->st;
+    Pf__Stats s = PF__STATS__INIT;
+    s.node = ctx->name;
+    s.uptime_ms = now_ms() - ctx->start_ms;
+    s.n_names = n, s.names = (char **)names;
+    s.n_values = n, s.values = values;
+    pf_buf *b = encode(PF_MSG_STATS, &s);
+    if (!b) return;
+    pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, PF_MSG_STATS, ctx->sender, 0, 0};
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    pf_wire_header_encode(&h, hdr);
+    if (zmq_send(ctx->stats_sock, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(ctx->stats_sock, b->data, b->len, ZMQ_DONTWAIT);
+    free(b);
+}
+
+/* --- set-up and tear-down ----------------------------------------------- */
+
+static int setup_outputs(pf_ctx *ctx)
+{
+    const pf_graph *g = ctx->g;
+    const pf_kind *k = ctx->kind;
+    int nports = 0;
+    while (k->ports[nports].name) nports++;
+    ctx->outs = calloc((size_t)nports + 1, sizeof *ctx->outs);
+    if (!ctx->outs) return pf_errorf(PF_ENOMEM, "out of memory");
+    for (int p = 0; p < nports; p++) {
+        if (k->ports[p].dir != PF_OUT) continue;
+        size_t nt = 0;
+        for (size_t e = 0; e < g->nedges; e++)
+            if (g->edges[e].from == ctx->node && g->edges[e].out_port == p) nt++;
+        if (nt == 0) continue;
+        out_port *op = &ctx->outs[ctx->nouts++];
+        op->port = p;
+        op->mode = k->ports[p].mode;
+        op->targets = calloc(nt, sizeof *op->targets);
+        if (!op->targets) return pf_errorf(PF_ENOMEM, "out of memory");
+        for (size_t e = 0; e < g->nedges; e++) {
+            const pf_gedge *ed = &g->edges[e];
+            if (ed->from != ctx->node || ed->out_port != p) continue;
+            out_target *t = &op->targets[op->ntargets++];
+            const pf_gnode *tn = &g->nodes[ed->to];
+            t->node = ed->to;
+            t->in_port = ed->in_port;
+            t->ninst = tn->replicas;
+            t->ids = calloc((size_t)t->ninst, sizeof *t->ids);
+            t->sent_batches = calloc((size_t)t->ninst, sizeof *t->sent_batches);
+            t->sent_samples = calloc((size_t)t->ninst, sizeof *t->sent_samples);
+            if (!t->ids || !t->sent_batches || !t->sent_samples) return pf_errorf(PF_ENOMEM, "out of memory");
+            for (int i = 0; i < t->ninst; i++)
+                snprintf(t->ids[i], sizeof t->ids[i], "%s#%d/%s", tn->name, i, tn->kind->ports[ed->in_port].name);
+        }
+        op->sock = zmq_socket(ctx->zctx, op->mode == PF_DATA ? ZMQ_ROUTER : ZMQ_PUB);
+        if (!op->sock) return pf_errorf(PF_EZMQ, "zmq_socket: %s", zmq_strerror(errno));
+        int one = 1, hwm = op->mode == PF_DATA ? (int)g->cfg.hwm : PUBSUB_HWM, linger = LINGER_MS;
+        zmq_setsockopt(op->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(op->sock, ZMQ_LINGER, &linger, sizeof linger);
+        if (op->mode == PF_DATA) {
+            zmq_setsockopt(op->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+            zmq_setsockopt(op->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+        }
+        char ep[PF_ENDPOINT_MAX];
+        int rc = pf_endpoint_output(g, ctx->run_dir, ctx->node, p, ctx->instance, 1, ep, sizeof ep);
+        if (rc < 0) return rc;
+        if (zmq_bind(op->sock, ep) != 0)
+            return pf_errorf(PF_EZMQ, "%s: bind output '%s' at %s: %s", ctx->name, k->ports[p].name, ep,
+                             zmq_strerror(errno));
+    }
+    return 0;
+}
+
+static int setup_inputs(pf_ctx *ctx)
+{
+    const pf_graph *g = ctx->g;
+    const pf_kind *k = ctx->kind;
+    int nports = 0;
+    while (k->ports[nports].name) nports++;
+    ctx->ins = calloc((size_t)nports + 1, sizeof *ctx->ins);
+    if (!ctx->ins) return pf_errorf(PF_ENOMEM, "out of memory");
+    for (int p = 0; p < nports; p++) {
+        if (k->ports[p].dir != PF_IN) continue;
+        int wired = 0;
+        for (size_t e = 0; e < g->nedges; e++)
+            if (g->edges[e].to == ctx->node && g->edges[e].in_port == p) wired = 1;
+        if (!wired) continue;
+        in_port *ip = &ctx->ins[ctx->nins++];
+        ip->port = p;
+        ip->mode = k->ports[p].mode;
+        ip->feedback = (k->ports[p].flags & PF_PORT_FEEDBACK) != 0;
+        ip->expected = calloc(g->ninstances, 1);
+        ip->eos = calloc(g->ninstances, 1);
+        if (!ip->expected || !ip->eos) return pf_errorf(PF_ENOMEM, "out of memory");
+        ip->sock = zmq_socket(ctx->zctx, ip->mode == PF_DATA ? ZMQ_DEALER : ZMQ_SUB);
+        if (!ip->sock) return pf_errorf(PF_EZMQ, "zmq_socket: %s", zmq_strerror(errno));
+        int hwm = ip->mode == PF_DATA ? (int)g->cfg.hwm : PUBSUB_HWM, linger = 0;
+        zmq_setsockopt(ip->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        zmq_setsockopt(ip->sock, ZMQ_LINGER, &linger, sizeof linger);
+        if (ip->mode == PF_DATA) {
+            char id[160];
+            snprintf(id, sizeof id, "%s/%s", ctx->name, k->ports[p].name);
+            zmq_setsockopt(ip->sock, ZMQ_ROUTING_ID, id, strlen(id));
+        } else {
+            zmq_setsockopt(ip->sock, ZMQ_SUBSCRIBE, "", 0);
+        }
+        for (size_t e = 0; e < g->nedges; e++) {
+            const pf_gedge *ed = &g->edges[e];
+            if (ed->to != ctx->node || ed->in_port != p) continue;
+            const pf_gnode *from = &g->nodes[ed->from];
+            for (int i = 0; i < from->replicas; i++) {
+                char ep[PF_ENDPOINT_MAX];
+                int rc = pf_endpoint_output(g, ctx->run_dir, ed->from, ed->out_port, i, 0, ep, sizeof ep);
+                if (rc < 0) return rc;
+                if (zmq_connect(ip->sock, ep) != 0)
+                    return pf_errorf(PF_EZMQ, "%s: connect input '%s' to %s: %s", ctx->name,
+                                     k->ports[p].name, ep, zmq_strerror(errno));
+                if (!ip->expected[from->first_instance + (size_t)i]) ip->nexpected++;
+                ip->expected[from->first_instance + (size_t)i] = 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void teardown(pf_ctx *ctx)
+{
+    for (size_t o = 0; o < ctx->nouts; o++) {
+        out_port *op = &ctx->outs[o];
+        for (size_t t = 0; t < op->ntargets; t++) {
+            out_target *tg = &op->targets[t];
+            while (tg->head) {
+                qmsg *m = tg->head;
+                tg->head = m->next;
+                buf_release(m->payload);
+                free(m);
+            }
+            free(tg->ids);
+            free(tg->sent_batches);
+            free(tg->sent_samples);
+        }
+        free(op->targets);
+        if (op->sock) zmq_close(op->sock);
+    }
+    free(ctx->outs);
+    for (size_t i = 0; i < ctx->nins; i++) {
+        in_port *ip = &ctx->ins[i];
+        pf_wire_msg_free(&ip->latest);
+        free(ip->expected);
+        free(ip->eos);
+        if (ip->sock) zmq_close(ip->sock);
+    }
+    free(ctx->ins);
+    if (ctx->stats_sock) zmq_close(ctx->stats_sock);
+    if (ctx->zctx) zmq_ctx_term(ctx->zctx);
+}
+
+/* --- the loop ----------------------------------------------------------- */
+
+static int loop(pf_ctx *ctx)
+{
+    const pf_node_ops *ops = ctx->kind->ops;
+    uint64_t tick_ms = (uint64_t)ctx->g->cfg.tick_ms;
+    uint64_t next_tick = now_ms(), next_stats = now_ms(), next_eos = 0;
+    zmq_pollitem_t items[64];
+    in_port *polled[64];
+    while (ctx->st != DONE) {
+        if (stop_signal) return PF_EINTR;
+        flush_outputs(ctx);
+        int bl = backlog(ctx);
+        int n = 0;
+        for (size_t i = 0; i < ctx->nins && n < 64; i++) {
+            in_port *ip = &ctx->ins[i];
+            if (bl && ip->mode == PF_DATA && !ip->feedback) continue; /* backpressure */
+            items[n] = (zmq_pollitem_t){ip->sock, 0, ZMQ_POLLIN, 0};
+            polled[n++] = ip;
+        }
+        uint64_t t = now_ms();
+        long timeout = next_tick > t ? (long)(next_tick - t) : 0;
+        if (bl && timeout > BACKLOG_POLL_MS) timeout = BACKLOG_POLL_MS;
+        if (ctx->emitted && !bl) timeout = 0; /* a producer keeps producing */
+        ctx->emitted = 0;
+        if (zmq_poll(items, n, timeout) < 0) {
+            if (errno == EINTR) continue;
+            return pf_errorf(PF_EZMQ, "%s: poll: %s", ctx->name, zmq_strerror(errno));
+        }
+        for (int i = 0; i < n; i++) {
+            if (!(items[i].revents & ZMQ_POLLIN)) continue;
+            for (int k = 0; k < READ_BURST; k++) {
+                int rc = receive_one(ctx, polled[i]);
+                if (rc < 0) return rc;
+                if (rc == 0) break;
+                if (polled[i]->mode == PF_DATA && !polled[i]->feedback && backlog(ctx)) break;
+            }
+        }
+        int rc = dispatch_latest(ctx);
+        if (rc < 0) return rc;
+        t = now_ms();
+        if (t >= next_tick || ctx->emitted == 0) {
+            if (ops->tick && ctx->st == RUNNING && !backlog(ctx)) {
+                rc = ops->tick(ctx->state, ctx);
+                if (rc < 0) return pf_error_wrap(rc, "%s: tick: ", ctx->name);
+            }
+            if (t >= next_tick) next_tick = t + tick_ms;
+        }
+        if (ctx->st == RUNNING && inputs_ended(ctx, 0)) ctx->st = DRAINING;
+        if (ctx->st == DRAINING) {
+            rc = ops->drain ? ops->drain(ctx->state, ctx) : 0;
+            if (rc == 0) {
+                ctx->st = FLUSHING;
+                next_eos = 0;
+            } else if (rc != PF_EAGAIN) {
+                return pf_error_wrap(rc, "%s: drain: ", ctx->name);
+            }
+        }
+        if (ctx->st == FLUSHING) {
+            if (t >= next_eos) {
+                rc = send_eos(ctx);
+                if (rc < 0) return rc;
+                next_eos = t + EOS_RESEND_MS;
+                flush_outputs(ctx);
+            }
+            if (!backlog(ctx) && inputs_ended(ctx, 1)) ctx->st = DONE;
+        }
+        if (t >= next_stats) {
+            send_stats(ctx);
+            next_stats = t + STATS_EVERY_MS;
+        }
+    }
+    return 0;
+}
+
+int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts *opts)
+{
+    pf_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return pf_errorf(PF_ENOMEM, "out of memory");
+    int rc = 0;
+    const pf_gnode *gn = &g->nodes[node];
+    ctx->g = g;
+    ctx->node = node;
+    ctx->instance = instance;
+    ctx->sender = (uint32_t)(gn->first_instance + (size_t)instance);
+    ctx->kind = gn->kind;
+    ctx->start_ms = now_ms();
+    ctx->ended = opts ? opts->ended : NULL;
+    snprintf(ctx->name, sizeof ctx->name, "%s#%d", gn->name, instance);
+    snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", (opts && opts->run_dir) ? opts->run_dir : g->cfg.run_dir);
+    ctx->limits = (pf_wire_limits){PF_WIRE_MAX_BYTES, (uint32_t)g->cfg.dim, (uint32_t)g->cfg.classes};
+    pf_log_set_ident(ctx->name);
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rc = pf_endpoint_prepare(ctx->run_dir)) < 0) goto out;
+    ctx->zctx = zmq_ctx_new();
+    if (!ctx->zctx) {
+        rc = pf_errorf(PF_EZMQ, "zmq_ctx_new: %s", zmq_strerror(errno));
+        goto out;
+    }
+    if ((rc = setup_outputs(ctx)) < 0 || (rc = setup_inputs(ctx)) < 0) goto out;
+    if (opts && opts->supervised) {
+        char ep[PF_ENDPOINT_MAX];
+        if ((rc = pf_endpoint_supervisor(ctx->run_dir, ep, sizeof ep)) < 0) goto out;
+        ctx->stats_sock = zmq_socket(ctx->zctx, ZMQ_PUSH);
+        int linger = 0, hwm = 16;
+        zmq_setsockopt(ctx->stats_sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(ctx->stats_sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        zmq_connect(ctx->stats_sock, ep);
+    }
+    if (gn->kind->ops->start && (rc = gn->kind->ops->start(ctx, gn->cfg, &ctx->state)) < 0) {
+        rc = pf_error_wrap(rc, "%s: start: ", ctx->name);
+        goto out;
+    }
+    PF_DEBUG("started (%zu outputs, %zu inputs)", ctx->nouts, ctx->nins);
+    rc = loop(ctx);
+    if (rc == PF_EINTR) {
+        /* Asked to stop: give queued output a moment, then leave without end-of-stream. */
+        uint64_t until = now_ms() + STOP_FLUSH_MS;
+        while (backlog(ctx) && now_ms() < until) {
+            flush_outputs(ctx);
+            struct timespec ts = {0, BACKLOG_POLL_MS * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        rc = 0;
+        PF_INFO("stopped on signal %d", (int)stop_signal);
+    } else if (rc == 0) {
+        PF_DEBUG("finished");
+    }
+    send_stats(ctx);
+out:
+    if (ctx->state && gn->kind->ops->stop) gn->kind->ops->stop(&ctx->state, ctx);
+    teardown(ctx);
+    free(ctx);
+    return rc;
+}

@@ -1,0 +1,440 @@
+/*
+ * supervisor.c - process supervision for `pseudoflow run` (see supervisor.h).
+ *
+ * One loop: reap children (waitpid WNOHANG), start the ones whose backoff has
+ * passed, read stats (a PULL socket every instance pushes to), redraw
+ * progress. Signals only set a flag; everything happens in the loop. The
+ * supervisor never touches the data path: if it dies, the children get
+ * SIGTERM from the kernel (PR_SET_PDEATHSIG) and stop cleanly.
+ *
+ * A restarted instance is told which instances have already finished
+ * (--ended), because an end-of-stream they sent to its previous incarnation
+ * died with it.
+ */
+#include "runtime/supervisor.h"
+#include "runtime/endpoint.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+#include "runtime/wire.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+#define STOP_GRACE_MS 5000       /* SIGTERM, then SIGKILL after this long */
+#define PROGRESS_TTY_MS 1000     /* live redraw interval on a terminal */
+#define PROGRESS_LOG_MS 10000    /* progress log line interval otherwise */
+#define MAX_STATS 64
+
+typedef struct child {
+    size_t node;
+    int instance;
+    pid_t pid;        /* 0 = not running */
+    int restarts;
+    int finished;     /* exited 0 after end-of-stream */
+    uint64_t start_at; /* when to (re)start it, ms */
+    /* latest stats */
+    char names[MAX_STATS][32];
+    double values[MAX_STATS];
+    size_t nstats;
+} child;
+
+typedef struct sup {
+    const pf_graph *g;
+    const pf_run_opts *o;
+    char run_dir[4096];
+    char exe[4096];
+    child *kids;
+    size_t nkids;
+    void *zctx, *stats;
+    int tty;
+    int drawn_lines;
+    uint64_t t0;
+    double *prev_count;  /* per node: count at the previous progress draw */
+    uint64_t prev_ms;
+    double *rate;        /* per node, samples/s, smoothed */
+} sup;
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int spawn(sup *s, child *c)
+{
+    const pf_gnode *n = &s->g->nodes[c->node];
+    char spec[256], ended[8192] = "";
+    snprintf(spec, sizeof spec, "%s#%d", n->name, c->instance);
+    size_t len = 0;
+    for (size_t i = 0; i < s->nkids; i++) {
+        if (!s->kids[i].finished) continue;
+        int w = snprintf(ended + len, sizeof ended - len, "%s%zu", len ? "," : "", i);
+        if (w < 0 || (size_t)w >= sizeof ended - len) break;
+        len += (size_t)w;
+    }
+    pid_t pid = fork();
+    if (pid < 0) return pf_errorf(PF_ECHILD, "fork for %s: %s", spec, strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1) _exit(1); /* the supervisor died before prctl took effect */
+        const char *argv[16];
+        int a = 0;
+        argv[a++] = s->exe;
+        argv[a++] = "node";
+        argv[a++] = s->o->graph_path;
+        argv[a++] = spec;
+        argv[a++] = "--run-dir";
+        argv[a++] = s->run_dir;
+        argv[a++] = "--supervised";
+        if (len) {
+            argv[a++] = "--ended";
+            argv[a++] = ended;
+        }
+        if (s->o->log_level) {
+            argv[a++] = "--log-level";
+            argv[a++] = s->o->log_level;
+        }
+        argv[a] = NULL;
+        execv(s->exe, (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", s->exe, strerror(errno));
+        _exit(127);
+    }
+    c->pid = pid;
+    return 0;
+}
+
+static void child_name(const sup *s, const child *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s#%d", s->g->nodes[c->node].name, c->instance);
+}
+
+/* Reap exited children. Returns 0, or PF_ECHILD when one exceeded its restarts. */
+static int reap(sup *s, int stopping)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        child *c = NULL;
+        for (size_t i = 0; i < s->nkids; i++)
+            if (s->kids[i].pid == pid) c = &s->kids[i];
+        if (!c) continue;
+        c->pid = 0;
+        if (stopping) continue;
+        char name[256];
+        child_name(s, c, name, sizeof name);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            c->finished = 1;
+            PF_DEBUG("%s finished", name);
+            continue;
+        }
+        char how[64];
+        if (WIFSIGNALED(status))
+            snprintf(how, sizeof how, "was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+        if (c->restarts >= s->g->cfg.max_restarts)
+            return pf_errorf(PF_ECHILD, "node %s %s and has failed %d times (max_restarts=%lld); "
+                             "stopping the run; see its log lines above",
+                             name, how, c->restarts + 1, (long long)s->g->cfg.max_restarts);
+        long backoff = BACKOFF_FIRST_MS << (c->restarts < 6 ? c->restarts : 6);
+        if (backoff > BACKOFF_MAX_MS) backoff = BACKOFF_MAX_MS;
+        c->restarts++;
+        c->start_at = now_ms() + (uint64_t)backoff;
+        PF_WARN("node %s %s; restart %d of at most %lld in %ld ms", name, how, c->restarts,
+                (long long)s->g->cfg.max_restarts, backoff);
+    }
+    return 0;
+}
+
+static void read_stats(sup *s)
+{
+    for (;;) {
+        zmq_msg_t f0, f1;
+        zmq_msg_init(&f0);
+        if (zmq_msg_recv(&f0, s->stats, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&f0);
+            return;
+        }
+        zmq_msg_init(&f1);
+        int ok = zmq_msg_more(&f0) && zmq_msg_recv(&f1, s->stats, 0) >= 0 && !zmq_msg_more(&f1);
+        while (zmq_msg_more(&f1)) zmq_msg_recv(&f1, s->stats, 0);
+        pf_wire_header h;
+        pf_msg m = {0};
+        if (ok && pf_wire_header_decode(zmq_msg_data(&f0), zmq_msg_size(&f0), &h) == 0 &&
+            h.type == PF_MSG_STATS && h.sender < s->nkids &&
+            pf_wire_decode(&h, zmq_msg_data(&f1), zmq_msg_size(&f1), NULL, &m) == 0) {
+            child *c = &s->kids[h.sender];
+            Pf__Stats *st = m.u.stats;
+            c->nstats = 0;
+            for (size_t i = 0; i < st->n_names && i < MAX_STATS; i++) {
+                snprintf(c->names[i], sizeof c->names[i], "%s", st->names[i]);
+                c->values[i] = st->values[i];
+                c->nstats++;
+            }
+            pf_wire_msg_free(&m);
+        }
+        zmq_msg_close(&f0);
+        zmq_msg_close(&f1);
+    }
+}
+
+static double stat_of(const child *c, const char *name)
+{
+    for (size_t i = 0; i < c->nstats; i++)
+        if (strcmp(c->names[i], name) == 0) return c->values[i];
+    return 0;
+}
+
+/* Sum a stat over the instances of node n. */
+static double node_stat(const sup *s, size_t n, const char *name)
+{
+    double v = 0;
+    for (size_t i = 0; i < s->nkids; i++)
+        if (s->kids[i].node == n) v += stat_of(&s->kids[i], name);
+    return v;
+}
+
+static void format_count(double v, char *buf, size_t len)
+{
+    if (v >= 1e9) snprintf(buf, len, "%.2fG", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, len, "%.2fM", v / 1e6);
+    else if (v >= 1e4) snprintf(buf, len, "%.1fk", v / 1e3);
+    else snprintf(buf, len, "%.0f", v);
+}
+
+/* Progress: per node, samples in/out, rate, queue; ETA from the sources' totals. */
+static void progress(sup *s, int final)
+{
+    uint64_t t = now_ms();
+    double dt = (double)(t - s->prev_ms) / 1000.0;
+    double total = 0, produced = 0;
+    for (size_t n = 0; n < s->g->nnodes; n++) {
+        double tot = node_stat(s, n, "total");
+        if (tot > 0) {
+            total += tot;
+            produced += node_stat(s, n, "samples_out");
+        }
+    }
+    char head[256];
+    double el = (double)(t - s->t0) / 1000.0;
+    int len = snprintf(head, sizeof head, "pseudoflow %s  %.0fs", s->g->name, el);
+    if (total > 0) {
+        double frac = produced / total;
+        len += snprintf(head + len, sizeof head - (size_t)len, "  source %.1f%%", 100 * frac);
+        if (frac > 0.01 && frac < 1) snprintf(head + len, sizeof head - (size_t)len, "  ETA %.0fs", el * (1 - frac) / frac);
+    }
+    if (s->tty && !final) {
+        if (s->drawn_lines) fprintf(stderr, "\033[%dA", s->drawn_lines);
+        fprintf(stderr, "\033[2K%s\n", head);
+    } else if (!s->tty) {
+        PF_INFO("%s", head);
+    }
+    int lines = 1;
+    for (size_t n = 0; n < s->g->nnodes; n++) {
+        const pf_gnode *gn = &s->g->nodes[n];
+        double in = node_stat(s, n, "samples_in"), out = node_stat(s, n, "samples_out");
+        double q = node_stat(s, n, "queued"), bad = node_stat(s, n, "bad_frames");
+        double count = in > out ? in : out;
+        if (dt > 0.2) {
+            double r = (count - s->prev_count[n]) / dt;
+            s->rate[n] = s->rate[n] > 0 ? 0.5 * s->rate[n] + 0.5 * r : r;
+            s->prev_count[n] = count;
+        }
+        int running = 0, restarts = 0;
+        for (size_t i = 0; i < s->nkids; i++)
+            if (s->kids[i].node == n) {
+                running += s->kids[i].pid != 0;
+                restarts += s->kids[i].restarts;
+            }
+        char a[32], b[32], r[32];
+        format_count(in, a, sizeof a);
+        format_count(out, b, sizeof b);
+        format_count(s->rate[n], r, sizeof r);
+        char line[512];
+        snprintf(line, sizeof line, "  %-12s %-14s x%d in %8s  out %8s  %8s/s  queued %3.0f%s%s", gn->name,
+                 gn->kind->name, running, a, b, r, q, restarts ? "  restarts " : "", "");
+        if (restarts) snprintf(line + strlen(line), sizeof line - strlen(line), "%d", restarts);
+        if (bad > 0) snprintf(line + strlen(line), sizeof line - strlen(line), "  bad frames %.0f", bad);
+        if (s->tty && !final)
+            fprintf(stderr, "\033[2K%s\n", line);
+        else if (!s->tty || final)
+            PF_INFO("%s", line);
+        lines++;
+    }
+    if (dt > 0.2) s->prev_ms = t;
+    s->drawn_lines = (s->tty && !final) ? lines : 0;
+}
+
+static void write_stats_json(sup *s)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/stats.json", s->run_dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "{\"graph\": \"%s\", \"seconds\": %.3f, \"instances\": [\n", s->g->name,
+            (double)(now_ms() - s->t0) / 1000.0);
+    for (size_t i = 0; i < s->nkids; i++) {
+        child *c = &s->kids[i];
+        char name[256];
+        child_name(s, c, name, sizeof name);
+        fprintf(f, "  {\"instance\": \"%s\", \"restarts\": %d", name, c->restarts);
+        for (size_t k = 0; k < c->nstats; k++) fprintf(f, ", \"%s\": %.17g", c->names[k], c->values[k]);
+        fprintf(f, "}%s\n", i + 1 < s->nkids ? "," : "");
+    }
+    fprintf(f, "]}\n");
+    fclose(f);
+}
+
+static void stop_all(sup *s)
+{
+    for (size_t i = 0; i < s->nkids; i++)
+        if (s->kids[i].pid) kill(s->kids[i].pid, SIGTERM);
+    uint64_t until = now_ms() + STOP_GRACE_MS;
+    for (;;) {
+        reap(s, 1);
+        int alive = 0;
+        for (size_t i = 0; i < s->nkids; i++) alive += s->kids[i].pid != 0;
+        if (!alive) break;
+        if (now_ms() >= until) {
+            for (size_t i = 0; i < s->nkids; i++) {
+                if (!s->kids[i].pid) continue;
+                char name[256];
+                child_name(s, &s->kids[i], name, sizeof name);
+                PF_WARN("node %s did not stop within %d ms; killing it", name, STOP_GRACE_MS);
+                kill(s->kids[i].pid, SIGKILL);
+            }
+            while (waitpid(-1, NULL, 0) > 0) {}
+            for (size_t i = 0; i < s->nkids; i++) s->kids[i].pid = 0;
+            break;
+        }
+        sleep_ms(20);
+    }
+}
+
+int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
+{
+    sup s = {0};
+    int rc = 0;
+    s.g = g;
+    s.o = o;
+    snprintf(s.run_dir, sizeof s.run_dir, "%s", o->run_dir ? o->run_dir : g->cfg.run_dir);
+    if (o->exe) {
+        snprintf(s.exe, sizeof s.exe, "%s", o->exe);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", s.exe, sizeof s.exe - 1);
+        if (n <= 0) return pf_errorf(PF_EIO, "cannot find the pseudoflow binary: %s", strerror(errno));
+        s.exe[n] = '\0';
+    }
+    s.tty = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
+    if ((rc = pf_endpoint_prepare(s.run_dir)) < 0) return rc;
+    s.nkids = g->ninstances;
+    s.kids = calloc(s.nkids, sizeof *s.kids);
+    s.prev_count = calloc(g->nnodes, sizeof *s.prev_count);
+    s.rate = calloc(g->nnodes, sizeof *s.rate);
+    if (!s.kids || !s.prev_count || !s.rate) {
+        rc = pf_errorf(PF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t n = 0; n < g->nnodes; n++)
+        for (int i = 0; i < g->nodes[n].replicas; i++) {
+            child *c = &s.kids[g->nodes[n].first_instance + (size_t)i];
+            c->node = n;
+            c->instance = i;
+        }
+
+    char ep[PF_ENDPOINT_MAX];
+    if ((rc = pf_endpoint_supervisor(s.run_dir, ep, sizeof ep)) < 0) goto out;
+    s.zctx = zmq_ctx_new();
+    s.stats = zmq_socket(s.zctx, ZMQ_PULL);
+    int linger = 0;
+    zmq_setsockopt(s.stats, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(s.stats, ep) != 0) {
+        rc = pf_errorf(PF_EZMQ, "bind %s: %s (is another run using run_dir '%s'?)", ep, zmq_strerror(errno), s.run_dir);
+        goto out;
+    }
+
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    PF_INFO("running graph '%s' from %s: %zu nodes, %zu processes, run dir %s", g->name, o->graph_path,
+            g->nnodes, s.nkids, s.run_dir);
+    s.t0 = s.prev_ms = now_ms();
+    uint64_t next_progress = s.t0 + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
+    for (;;) {
+        if (got_signal) {
+            if (s.tty && s.drawn_lines) fputc('\n', stderr);
+            PF_INFO("stopping on signal %d: asking every node to stop", (int)got_signal);
+            stop_all(&s);
+            break;
+        }
+        if ((rc = reap(&s, 0)) < 0) {
+            PF_ERROR("%s", pf_error_last());
+            stop_all(&s);
+            break;
+        }
+        uint64_t t = now_ms();
+        int all_done = 1;
+        for (size_t i = 0; i < s.nkids; i++) {
+            child *c = &s.kids[i];
+            if (c->finished) continue;
+            all_done = 0;
+            if (!c->pid && t >= c->start_at && (rc = spawn(&s, c)) < 0) break;
+        }
+        if (rc < 0) {
+            PF_ERROR("%s", pf_error_last());
+            stop_all(&s);
+            break;
+        }
+        if (all_done) break;
+        zmq_pollitem_t it = {s.stats, 0, ZMQ_POLLIN, 0};
+        zmq_poll(&it, 1, 50);
+        read_stats(&s);
+        if (now_ms() >= next_progress) {
+            progress(&s, 0);
+            next_progress = now_ms() + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
+        }
+    }
+    read_stats(&s);
+    if (s.tty && s.drawn_lines) {
+        fprintf(stderr, "\033[%dA\033[J", s.drawn_lines);
+        s.drawn_lines = 0;
+    }
+    progress(&s, 1);
+    write_stats_json(&s);
+    if (rc == 0) PF_INFO("run finished in %.1f s", (double)(now_ms() - s.t0) / 1000.0);
+out:
+    if (s.stats) zmq_close(s.stats);
+    if (s.zctx) zmq_ctx_term(s.zctx);
+    pf_endpoint_cleanup(s.run_dir);
+    free(s.kids);
+    free(s.prev_count);
+    free(s.rate);
+    return rc;
+}
