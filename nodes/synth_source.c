@@ -13,11 +13,11 @@
  * It is for demos, tests and benchmarks of the pipeline without a data set;
  * n=0 streams forever, and rate= paces it (samples/s) like a live feed.
  */
-#include "data/truth.h"
+#include "nodes/source_driver.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
-#include "runtime/rng.h"
+#include "models/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,10 +46,11 @@ static const pf_param synth_params[] = {
     PF_PARAM_END,
 };
 
-enum { PORT_OUT };
+enum { PORT_OUT, PORT_ACKS };
 
 static const pf_port_spec synth_ports[] = {
     {"out", PF_OUT, PF_DATA, 0, "batches of samples: ids, x, labels (-1 = unlabeled)"},
+    {"acks", PF_IN, PF_DATA, PF_PORT_FEEDBACK, "ids the sampler has persisted; unacknowledged ones are re-sent"},
     {NULL},
 };
 
@@ -57,25 +58,37 @@ typedef struct synth {
     synth_cfg cfg;
     uint64_t seed;
     uint32_t classes;
-    float *means;  /* [classes, dim] */
-    uint64_t next; /* next id to produce, from 1 */
-    uint64_t end;  /* one past the last id this instance produces; 0 = forever */
-    uint64_t started_ms;
-    pf_truth_writer *truth;
-    /* batch buffers, reused */
-    uint64_t *ids;
-    float *x;
-    int32_t *labels;
+    uint64_t first_id; /* this instance produces ids first_id, first_id + 1, ... */
+    float *means;      /* [classes, dim] */
+    pf_source_driver *drv;
 } synth;
 
-static void synth_sample(const synth *s, uint64_t id, float *x, int32_t *label)
+static int synth_fill(void *self, uint64_t pos, uint64_t *id, float *x, int32_t *label, int32_t *truth)
 {
+    const synth *s = self;
+    uint64_t k = s->first_id + pos;
     pf_rng r;
-    pf_rng_seed(&r, s->seed ^ (id * 0x9e3779b97f4a7c15ull));
-    uint32_t c = (uint32_t)((id - 1) % s->classes);
+    pf_rng_seed(&r, s->seed ^ (k * 0x9e3779b97f4a7c15ull));
+    uint32_t c = (uint32_t)((k - 1) % s->classes);
     const float *mu = s->means + (size_t)c * (size_t)s->cfg.dim;
     for (int64_t j = 0; j < s->cfg.dim; j++) x[j] = mu[j] + (float)pf_rng_normal(&r);
-    *label = (int32_t)c;
+    *id = k;
+    *truth = (int32_t)c;
+    *label = k <= (uint64_t)s->cfg.labeled ? (int32_t)c : -1;
+    return 0;
+}
+
+static uint64_t synth_position(void *self, uint64_t id)
+{
+    const synth *s = self;
+    return id >= s->first_id ? id - s->first_id : UINT64_MAX;
+}
+
+static void synth_free(synth *s)
+{
+    pf_source_driver_destroy(&s->drv);
+    free(s->means);
+    free(s);
 }
 
 static int synth_start(pf_ctx *ctx, const void *cfgp, void **state)
@@ -85,105 +98,72 @@ static int synth_start(pf_ctx *ctx, const void *cfgp, void **state)
     synth *s = calloc(1, sizeof *s);
     if (!s) return pf_errorf(PF_ENOMEM, "synth_source: out of memory");
     s->cfg = *cfg;
-    if (s->cfg.batch == 0) s->cfg.batch = g->cfg.batch;
     s->classes = (uint32_t)(cfg->classes ? cfg->classes : g->cfg.classes);
     s->seed = (uint64_t)(cfg->seed >= 0 ? cfg->seed : g->cfg.seed);
     size_t dim = (size_t)cfg->dim;
     s->means = malloc((size_t)s->classes * dim * sizeof *s->means);
-    s->ids = malloc((size_t)s->cfg.batch * sizeof *s->ids);
-    s->x = malloc((size_t)s->cfg.batch * dim * sizeof *s->x);
-    s->labels = malloc((size_t)s->cfg.batch * sizeof *s->labels);
-    if (!s->means || !s->ids || !s->x || !s->labels) goto oom;
+    if (!s->means) {
+        free(s);
+        return pf_errorf(PF_ENOMEM, "synth_source: out of memory");
+    }
     pf_rng r;
     pf_rng_seed(&r, s->seed);
     double scale = cfg->separation / sqrt((double)dim);
     for (size_t i = 0; i < (size_t)s->classes * dim; i++) s->means[i] = (float)(scale * pf_rng_normal(&r));
 
-    /* Replicas split the id range into contiguous shares. */
-    uint64_t reps = (uint64_t)pf_ctx_replicas(ctx), inst = (uint64_t)pf_ctx_instance(ctx);
+    /* Replicas split the id range into contiguous shares; an endless stream
+     * gives each replica its own block of 2^40 ids. */
+    uint64_t reps = (uint64_t)pf_ctx_replicas(ctx), inst = (uint64_t)pf_ctx_instance(ctx), total = 0;
     if (cfg->n > 0) {
         uint64_t n = (uint64_t)cfg->n;
-        s->next = 1 + n * inst / reps;
-        s->end = 1 + n * (inst + 1) / reps;
-        pf_ctx_gauge(ctx, "total", (double)(s->end - s->next));
+        s->first_id = 1 + n * inst / reps;
+        total = 1 + n * (inst + 1) / reps - s->first_id;
     } else {
-        s->next = 1 + inst;
-        s->end = 0;
+        s->first_id = 1 + (inst << 40);
     }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/truth-%s.bin", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
-    int rc = pf_truth_writer_open(path, &s->truth);
+    pf_source_spec spec = {
+        .self = s,
+        .total = total,
+        .dim = (uint32_t)dim,
+        .classes = s->classes,
+        .batch = (uint32_t)cfg->batch,
+        .rate = cfg->rate / (double)reps,
+        .fill = synth_fill,
+        .position = synth_position,
+    };
+    int rc = pf_source_driver_new(ctx, &spec, PORT_OUT, PORT_ACKS, &s->drv);
     if (rc < 0) {
-        void *p = s;
-        free(s->means), free(s->ids), free(s->x), free(s->labels), free(p);
+        synth_free(s);
         return rc;
     }
-    s->started_ms = pf_ctx_now_ms(ctx);
     *state = s;
     return 0;
-oom:
-    free(s->means), free(s->ids), free(s->x), free(s->labels), free(s);
-    return pf_errorf(PF_ENOMEM, "synth_source: out of memory for batch %lld x dim %lld",
-                     (long long)cfg->batch, (long long)cfg->dim);
 }
 
 static int synth_tick(void *state, pf_ctx *ctx)
 {
-    synth *s = state;
-    uint64_t step = (uint64_t)pf_ctx_replicas(ctx) * (s->end ? 0 : 1); /* forever: interleave ids */
-    for (int rounds = 0; rounds < 8 && pf_ctx_can_emit(ctx, PORT_OUT); rounds++) {
-        if (s->end && s->next >= s->end) {
-            pf_truth_writer_flush(s->truth);
-            pf_ctx_finish(ctx);
-            return 0;
-        }
-        if (s->cfg.rate > 0) {
-            double due = (double)(pf_ctx_now_ms(ctx) - s->started_ms) * s->cfg.rate / 1000.0;
-            if ((double)(s->next - 1) >= due) return 0;
-        }
-        size_t n = 0, dim = (size_t)s->cfg.dim;
-        while (n < (size_t)s->cfg.batch && (!s->end || s->next < s->end)) {
-            uint64_t id = s->next;
-            s->next += step ? step : 1;
-            synth_sample(s, id, s->x + n * dim, &s->labels[n]);
-            s->ids[n] = id;
-            if (id > (uint64_t)s->cfg.labeled) {
-                int rc = pf_truth_writer_add(s->truth, id, s->labels[n]);
-                if (rc < 0) return rc;
-                s->labels[n] = -1;
-            }
-            n++;
-        }
-        Pf__Batch b = PF__BATCH__INIT;
-        b.n_ids = n, b.ids = s->ids;
-        b.dim = (uint32_t)dim;
-        b.n_x = n * dim, b.x = s->x;
-        b.n_labels = n, b.labels = s->labels;
-        b.classes = s->classes;
-        int rc = pf_ctx_emit(ctx, PORT_OUT, PF_MSG_BATCH, &b);
-        if (rc < 0) return rc;
-    }
-    return 0;
+    return pf_source_driver_tick(((synth *)state)->drv, ctx);
+}
+
+static int synth_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
+{
+    return pf_source_driver_process(((synth *)state)->drv, ctx, msg);
 }
 
 static int synth_drain(void *state, pf_ctx *ctx)
 {
-    synth *s = state;
-    return pf_truth_writer_flush(s->truth);
+    return pf_source_driver_drain(((synth *)state)->drv, ctx);
 }
 
 static void synth_stop(void **state, pf_ctx *ctx)
 {
-    synth *s = *state;
-    if (!s) return;
-    pf_truth_writer_close(&s->truth);
-    free(s->means), free(s->ids), free(s->x), free(s->labels);
-    free(s);
+    if (*state) synth_free(*state);
     *state = NULL;
 }
 
 static const pf_node_ops synth_ops = {
     .start = synth_start,
+    .process = synth_process,
     .tick = synth_tick,
     .drain = synth_drain,
     .stop = synth_stop,

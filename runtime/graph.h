@@ -122,6 +122,12 @@ int pf_graph_find(const pf_graph *g, const char *name);
  * PF_ENOTFOUND / PF_ERANGE with a message. */
 int pf_graph_resolve_instance(const pf_graph *g, const char *spec, size_t *node, int *instance);
 
+/* Append one diag (printf-style message; node and param may be NULL, all
+ * copied). Returns 0 or PF_ENOMEM. For the DOT reader and for tools that
+ * add their own findings to a load's list. */
+int pf_diags_addf(pf_diags *d, int line, const char *node, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* Print each diag as "FILE:LINE: node 'N': parameter 'P': MESSAGE". */
 void pf_diags_print(const pf_diags *d, FILE *out);
 void pf_diags_fini(pf_diags *d);

@@ -28,7 +28,6 @@
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
-#include "runtime/rng.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -152,9 +151,15 @@ int pf_ctx_replicas(const pf_ctx *ctx) { return ctx->g->nodes[ctx->node].replica
 const char *pf_ctx_run_dir(const pf_ctx *ctx) { return ctx->run_dir; }
 uint64_t pf_ctx_now_ms(const pf_ctx *ctx) { return now_ms(); }
 
+/* Graph seed mixed with "node#instance": FNV-1a over the name, then a splitmix64
+ * finalizer, so every instance gets its own stream from one seed in the graph. */
 uint64_t pf_ctx_seed(const pf_ctx *ctx)
 {
-    return pf_rng_mix((uint64_t)ctx->g->cfg.seed, ctx->name);
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)ctx->g->cfg.seed;
+    for (const char *p = ctx->name; *p; p++) h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    return h ^ (h >> 31);
 }
 
 static out_port *find_out(const pf_ctx *ctx, int port)
@@ -285,6 +290,30 @@ int pf_ctx_emit(pf_ctx *ctx, int port, pf_msg_type type, const void *msg)
     buf_release(b);
     ctx->emitted = 1;
     return rc;
+}
+
+int pf_ctx_emit_to(pf_ctx *ctx, int port, uint32_t to, pf_msg_type type, const void *msg)
+{
+    out_port *op = find_out(ctx, port);
+    if (!op) return 0;
+    if (op->mode != PF_DATA || type != PF_MSG_BATCH)
+        return pf_errorf(PF_EINVAL, "%s: addressed sends take batches on data ports", ctx->name);
+    for (size_t t = 0; t < op->ntargets; t++) {
+        out_target *tg = &op->targets[t];
+        const pf_gnode *tn = &ctx->g->nodes[tg->node];
+        if (to < tn->first_instance || to >= tn->first_instance + (size_t)tn->replicas) continue;
+        pf_buf *b = encode(type, msg);
+        if (!b) return pf_errorf(PF_ENOMEM, "%s: out of memory encoding a batch", ctx->name);
+        b->refs = 1;
+        uint8_t hdr[PF_WIRE_HEADER_SIZE];
+        header_for(ctx, op, type, hdr);
+        int rc = enqueue(tg, hdr, b, (int)(to - tn->first_instance), 1, ((const Pf__Batch *)msg)->n_ids);
+        buf_release(b);
+        ctx->emitted = 1;
+        return rc;
+    }
+    return pf_errorf(PF_ENOTFOUND, "%s: instance %u is not wired to output '%s'", ctx->name, to,
+                     ctx->kind->ports[port].name);
 }
 
 /* --- sending ------------------------------------------------------------ */

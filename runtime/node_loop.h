@@ -58,6 +58,12 @@ int pf_ctx_can_emit(const pf_ctx *ctx, int port);
  * that is not wired is a no-op. Returns 0, PF_EINVAL, PF_ENOMEM. */
 int pf_ctx_emit(pf_ctx *ctx, int port, pf_msg_type type, const void *msg);
 
+/* Queue a batch on output `port` for one instance only: the one whose flat
+ * instance number is `to` (a pf_msg's sender), e.g. acknowledgements going
+ * back to the source instance that sent the samples. PF_ENOTFOUND when that
+ * instance is not a target of the port. */
+int pf_ctx_emit_to(pf_ctx *ctx, int port, uint32_t to, pf_msg_type type, const void *msg);
+
 /* A node with no data inputs (a source) says it has produced everything:
  * the loop then drains it and sends end-of-stream downstream. */
 void pf_ctx_finish(pf_ctx *ctx);

@@ -1,0 +1,140 @@
+/*
+ * dataset.c - pick a reader by file name, attach labels, validate, free.
+ *
+ * The dispatch looks at the name only, never sniffs contents: a wrong
+ * extension gets a clear "unknown format" rather than a confusing parse error
+ * from the wrong reader. A trailing ".gz" is looked through because every
+ * reader reads through zlib; a bare "*.gz" means IDX, the one format that is
+ * conventionally shipped gzip'd under its own name (MNIST's "-ubyte.gz").
+ *
+ * Labels from a separate file are loaded with the same row limit as the
+ * features, so with a limit only the first `limit` rows can be compared.
+ *
+ * Validation is one pass over the floats after loading: the wire would reject
+ * NaN/Inf later anyway, and a source that fails at load time names the file,
+ * row and column instead of a sample id three nodes downstream.
+ */
+#include "data/dataset.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "data/csv.h"
+#include "data/fvecs.h"
+#include "data/idx.h"
+#include "data/npy.h"
+#include "runtime/error.h"
+
+enum format { FMT_UNKNOWN, FMT_IDX, FMT_NPY, FMT_FVECS, FMT_CSV };
+
+static int ends_with(const char *s, size_t len, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return len >= k && strncasecmp(s + len - k, suffix, k) == 0;
+}
+
+static enum format format_of(const char *path)
+{
+    size_t len = strlen(path);
+    int gz = ends_with(path, len, ".gz");
+    if (gz) len -= 3;
+    if (ends_with(path, len, ".npy")) return FMT_NPY;
+    if (ends_with(path, len, ".fvecs")) return FMT_FVECS;
+    if (ends_with(path, len, ".csv")) return FMT_CSV;
+    if (ends_with(path, len, "-ubyte") || ends_with(path, len, ".idx") ||
+        ends_with(path, len, ".idx1") || ends_with(path, len, ".idx3"))
+        return FMT_IDX;
+    return gz ? FMT_IDX : FMT_UNKNOWN;
+}
+
+int pf_labels_load(const char *path, size_t limit, int32_t **labels, size_t *n)
+{
+    *labels = NULL;
+    *n = 0;
+    switch (format_of(path)) {
+    case FMT_IDX:
+        return pf_idx_load_labels(path, limit, labels, n, NULL);
+    case FMT_NPY:
+        return pf_npy_load_labels(path, limit, labels, n);
+    default:
+        return pf_errorf(PF_EINVAL, "'%s': unknown label format (expected IDX or .npy)", path);
+    }
+}
+
+int pf_dataset_load(const char *path, const char *labels_path, size_t limit, pf_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    enum format fmt = format_of(path);
+    int rc;
+    switch (fmt) {
+    case FMT_IDX:
+        /* The IDX reader checks an IDX label file against the images' header count. */
+        if (!labels_path || format_of(labels_path) == FMT_IDX)
+            return pf_idx_load(path, labels_path, limit, out);
+        rc = pf_idx_load(path, NULL, limit, out);
+        break;
+    case FMT_NPY:
+        rc = pf_npy_load(path, limit, out);
+        break;
+    case FMT_FVECS:
+        rc = pf_fvecs_load(path, limit, out);
+        break;
+    case FMT_CSV:
+        rc = pf_csv_load(path, NULL, limit, out);
+        break;
+    default:
+        return pf_errorf(PF_EINVAL,
+                         "'%s': unknown data format (expected .npy, .fvecs, .csv or IDX "
+                         "'-ubyte'/'.idx'/'.gz')",
+                         path);
+    }
+    if (rc < 0 || !labels_path) return rc;
+
+    int32_t *labels = NULL;
+    size_t n = 0;
+    if ((rc = pf_labels_load(labels_path, limit, &labels, &n)) < 0) goto fail;
+    if (n != out->n) {
+        free(labels);
+        rc = pf_errorf(PF_EMISMATCH, "'%s': %zu labels for %zu rows of '%s'", labels_path, n,
+                       out->n, path);
+        goto fail;
+    }
+    free(out->labels); /* a CSV loaded with the defaults has none; be safe */
+    out->labels = labels;
+    if ((rc = pf_dataset_validate(out, labels_path)) < 0) goto fail;
+    return 0;
+fail:
+    pf_dataset_fini(out);
+    return rc;
+}
+
+int pf_dataset_validate(pf_dataset *d, const char *name)
+{
+    size_t count = d->n * d->dim;
+    for (size_t i = 0; i < count; i++) {
+        if (isfinite(d->x[i])) continue;
+        return pf_errorf(PF_EPARSE, "'%s': row %zu, column %zu is %s", name, i / d->dim, i % d->dim,
+                         isnan(d->x[i]) ? "NaN"
+                         : d->x[i] > 0  ? "+Inf"
+                                        : "-Inf");
+    }
+    int32_t max = -1;
+    for (size_t i = 0; d->labels && i < d->n; i++) {
+        if (d->labels[i] < -1)
+            return pf_errorf(PF_EPARSE, "'%s': label %zu is %d, expected >= -1 (-1 = unlabeled)",
+                             name, i, (int)d->labels[i]);
+        if (d->labels[i] > max) max = d->labels[i];
+    }
+    d->classes = (uint32_t)max + 1; /* max = -1 (none) wraps to 0 */
+    return 0;
+}
+
+void pf_dataset_fini(pf_dataset *d)
+{
+    if (!d) return;
+    free(d->x);
+    free(d->labels);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,115 @@
+/*
+ * loss.c - softmax and weighted, tempered cross-entropy; the formulas are
+ * in loss.h.
+ *
+ * Every row is done in three passes over its C logits: the max (for
+ * stability), the log-sum-exp, then log s_c, the loss term and the gradient
+ * together. Computing -log s_c as (z_c - max)/T - log Σ exp(...) instead of
+ * -log(p_c) keeps confident mistakes exact (no clipping of p at 1e-12 is
+ * needed in the training loss). The gradient is written only in the third
+ * pass, after the row's logits are read, which is why dz may alias z.
+ *
+ * Inputs are validated here because targets and weights arrive from other
+ * processes (the filter): a bad label or weight is an error, not UB.
+ * Per-sample loops are fine here: this is O(n·C), against the O(n·C·H)
+ * GEMMs around it.
+ */
+#include "models/loss.h"
+
+#include <math.h>
+
+#include "runtime/error.h"
+
+void pf_loss_softmax(const float *z, size_t n, size_t classes, float T, float *p)
+{
+    float inv_t = 1.0f / T;
+    for (size_t i = 0; i < n; i++) {
+        const float *zi = z + i * classes;
+        float *pi = p + i * classes;
+        float mx = zi[0];
+        for (size_t c = 1; c < classes; c++)
+            mx = zi[c] > mx ? zi[c] : mx;
+        double sum = 0.0;
+        for (size_t c = 0; c < classes; c++) {
+            pi[c] = expf((zi[c] - mx) * inv_t);
+            sum += pi[c];
+        }
+        float inv = (float)(1.0 / sum);
+        for (size_t c = 0; c < classes; c++)
+            pi[c] *= inv;
+    }
+}
+
+static int check_inputs(size_t n, size_t classes, const int32_t *targets, const float *soft,
+                        const float *weights, float T)
+{
+    if (!(T > 0.0f) || !isfinite(T))
+        return pf_errorf(PF_EINVAL, "loss: temperature %g is not finite and > 0", (double)T);
+    if (!targets && !soft) return pf_errorf(PF_EINVAL, "loss: neither hard nor soft targets");
+    if (classes < 1) return pf_errorf(PF_EINVAL, "loss: 0 classes");
+    for (size_t i = 0; i < n; i++) {
+        if (weights && !(weights[i] >= 0.0f && isfinite(weights[i])))
+            return pf_errorf(PF_EINVAL, "loss: sample %zu: weight %g is not finite and >= 0", i,
+                             (double)weights[i]);
+        int32_t y = targets ? targets[i] : -1;
+        if (y >= 0 && (size_t)y < classes) continue;
+        if (y != -1 || !soft)
+            return pf_errorf(PF_EINVAL, "loss: sample %zu: label %d outside [0, %zu)%s", i, (int)y,
+                             classes, soft ? " and not -1" : "");
+        for (size_t c = 0; c < classes; c++) {
+            float q = soft[i * classes + c];
+            if (!(q >= 0.0f && isfinite(q)))
+                return pf_errorf(PF_EINVAL, "loss: sample %zu: soft target[%zu] = %g", i, c,
+                                 (double)q);
+        }
+    }
+    return 0;
+}
+
+int pf_loss_xent(const float *z, size_t n, size_t classes, const int32_t *targets,
+                 const float *soft, const float *weights, float T, float *dz, double *loss)
+{
+    int rc = check_inputs(n, classes, targets, soft, weights, T);
+    if (rc < 0) return rc;
+    *loss = 0.0;
+    if (n == 0) return 0;
+
+    float inv_t = 1.0f / T;
+    double t2 = (double)T * T;
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const float *zi = z + i * classes;
+        float *di = dz ? dz + i * classes : NULL;
+        int32_t y = targets ? targets[i] : -1;
+        const float *qi = y < 0 ? soft + i * classes : NULL;
+        float w = weights ? weights[i] : 1.0f;
+
+        float mx = zi[0];
+        for (size_t c = 1; c < classes; c++)
+            mx = zi[c] > mx ? zi[c] : mx;
+        double sum = 0.0;
+        for (size_t c = 0; c < classes; c++)
+            sum += exp((double)((zi[c] - mx) * inv_t));
+        double lse = log(sum);
+
+        double qsum = 1.0; /* Σ_c q_c; exactly 1 for a hard target */
+        if (qi) {
+            qsum = 0.0;
+            for (size_t c = 0; c < classes; c++)
+                qsum += qi[c];
+        }
+        /* dL/dz_c = (w·T/n)·(s_c·Σq − q_c): T from the T² factor over the 1/T of z/T. */
+        double coef = (double)w * T / (double)n;
+        double li = 0.0;
+        for (size_t c = 0; c < classes; c++) {
+            double logs = (double)((zi[c] - mx) * inv_t) - lse; /* log s_c(T) */
+            double q = qi ? (double)qi[c] : (c == (size_t)y ? 1.0 : 0.0);
+            if (q != 0.0) li -= q * logs;
+            if (di) di[c] = (float)(coef * (exp(logs) * qsum - q));
+        }
+        total += (double)w * li;
+    }
+    *loss = total * t2 / (double)n;
+    if (!isfinite(*loss)) return pf_errorf(PF_ERANGE, "loss: not finite (diverged logits?)");
+    return 0;
+}

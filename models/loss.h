@@ -1,0 +1,55 @@
+/*
+ * loss.h - softmax at a temperature and weighted cross-entropy on logits.
+ *
+ *     // z: logits, shape = [n, classes], row-major
+ *     pf_loss_softmax(z, n, classes, 1.0f, probs);          // probs [n, classes]
+ *     double L;
+ *     pf_loss_xent(z, n, classes, labels, NULL, NULL, 1.0f, dz, &L);
+ *
+ * The loss, per sample i with s = softmax(z_i / T):
+ *
+ *     hard target y:  L_i = -log s_y · T²
+ *     soft target q:  L_i = Σ_c q_c · (-log s_c) · T²      (METHODS.md, distillation)
+ *     batch:          L   = (1/n) Σ_i w_i · L_i
+ *
+ * and its gradient with respect to the logits:
+ *
+ *     dL/dz_i = (w_i · T / n) · (s · Σ_c q_c - q)          (hard: q = one-hot(y))
+ *
+ * The T² factor keeps gradient magnitudes comparable across temperatures
+ * (Hinton et al., 2015); at T = 1 this is plain cross-entropy. The batch
+ * mean divides by n, not by Σ w: a weight is absolute trust, as in
+ * FixMatch's masked mean and SoftMatch's weighted mean, so a batch of
+ * barely trusted samples moves the model barely.
+ */
+#ifndef PF_LOSS_H
+#define PF_LOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Row-wise softmax of z / T into p (shape = [n, classes], row-major),
+ * numerically stable (max subtracted). p may equal z. T must be finite and
+ * > 0 and the logits finite (asserted by callers: this cannot fail). */
+void pf_loss_softmax(const float *z, size_t n, size_t classes, float T, float *p);
+
+/* Weighted mean cross-entropy of logits z [n, classes] against targets.
+ *
+ * targets: [n] class indices, or NULL. soft: [n, classes] non-negative
+ * target masses (usually summing to 1), or NULL. At least one is given;
+ * when both are, sample i uses targets[i] if targets[i] >= 0 and the soft
+ * row i if targets[i] == -1 (hard labels and distillation in one batch).
+ * weights: [n] finite, >= 0, or NULL for all 1. T: temperature, finite > 0.
+ *
+ * Writes the mean loss to *loss (accumulated in double) and, if dz is not
+ * NULL, dL/dz [n, classes] to dz (dz may equal z: each row is read before
+ * it is written). n == 0 gives loss 0.
+ *
+ * Errors: PF_EINVAL for a missing target, a label outside [0, classes)
+ * (or -1 without soft), a negative/NaN/Inf weight or soft mass, a bad T.
+ * PF_ERANGE if the loss is not finite (diverged logits); dz is then
+ * unspecified. Nothing is allocated. */
+int pf_loss_xent(const float *z, size_t n, size_t classes, const int32_t *targets,
+                 const float *soft, const float *weights, float T, float *dz, double *loss);
+
+#endif

@@ -1,0 +1,325 @@
+/*
+ * evaluator.c - scores the student's snapshots on a held-out labeled set and
+ * the filter's pseudo-labels against the truth the sources kept aside.
+ *
+ * Held-out metrics (models/metrics.h, conformal.h): accuracy, macro-F1,
+ * per-class accuracy, NLL, ECE (15 bins), Brier, and split-conformal LAC
+ * sets at level alpha: the even rows of the held-out set calibrate q-hat,
+ * the odd rows measure coverage and mean set size. Snapshots are evaluated
+ * when the model has seen `every` more training samples than at the last
+ * evaluation, and always the last one, at end of stream.
+ *
+ * Pseudo-labels (from the `labels` input, a copy of the filter's decisions):
+ * precision = accepted pseudo-labels equal to the truth / accepted ones with
+ * known truth; coverage = accepted / decided, over unlabeled samples, counted
+ * per decision (a replayed sample counts again). Truth comes from the
+ * <run_dir>/truth-*.bin files (data/truth.h), re-read at every evaluation;
+ * decisions whose truth is not written yet wait in a bounded list.
+ *
+ * Prequential accuracy comes with each snapshot (the student counts it).
+ * Every evaluation appends one JSON object to <run_dir>/metrics.jsonl; the
+ * last is also written to <run_dir>/summary.json at the end.
+ */
+#include "data/dataset.h"
+#include "data/truth.h"
+#include "models/conformal.h"
+#include "models/metrics.h"
+#include "models/mlp.h"
+#include "models/models.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+#include "runtime/node_loop.h"
+
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct eval_cfg {
+    char *images;
+    char *labels;
+    int64_t limit;
+    int64_t every;
+    double alpha;
+    int64_t threads;
+} eval_cfg;
+
+static const pf_param eval_params[] = {
+    PF_PARAM_STRING(eval_cfg, images, NULL, "held-out features (IDX/npy/fvecs/CSV), never trained on (required)"),
+    PF_PARAM_STRING(eval_cfg, labels, NULL, "held-out labels (IDX or npy) (required)"),
+    PF_PARAM_INT(eval_cfg, limit, 0, 0, 1e12, "use only the first N held-out rows; 0 = all"),
+    PF_PARAM_INT(eval_cfg, every, 5000, 0, 1e12, "evaluate after this many more training samples; 0 = every snapshot"),
+    PF_PARAM_FLOAT(eval_cfg, alpha, 0.1, 0.001, 0.999, "conformal miscoverage level: sets aim at 1 - alpha coverage"),
+    PF_PARAM_INT(eval_cfg, threads, 1, 1, 256, "BLAS threads"),
+    PF_PARAM_END,
+};
+
+enum { PORT_MODEL, PORT_LABELS };
+
+static const pf_port_spec eval_ports[] = {
+    {"model", PF_IN, PF_PUBSUB, PF_PORT_REQUIRED, "student snapshots to score"},
+    {"labels", PF_IN, PF_DATA, 0, "the filter's decisions, to measure pseudo-label precision and coverage"},
+    {NULL},
+};
+
+#define PENDING_MAX 1000000 /* decisions waiting for their truth; beyond this they are not scored */
+
+typedef struct pending {
+    uint64_t id;
+    int32_t target;
+} pending;
+
+typedef struct evaluator {
+    eval_cfg cfg;
+    pf_dataset test;
+    float *probs;
+    pf_metrics mt;
+    pf_mlp *latest;
+    int latest_scored;
+    uint64_t last_eval_seen;
+    char metrics_path[4200], summary_path[4200], truth_glob[4200];
+    FILE *jsonl;
+    char last_line[16384];
+    uint64_t evals;
+    /* pseudo-label quality */
+    uint64_t decided, accepted, known, correct;
+    pending *wait;
+    size_t nwait, wait_cap;
+} evaluator;
+
+static void eval_free(evaluator *e)
+{
+    pf_dataset_fini(&e->test);
+    free(e->probs);
+    pf_metrics_fini(&e->mt);
+    pf_mlp_destroy(&e->latest);
+    if (e->jsonl) fclose(e->jsonl);
+    free(e->wait);
+    free(e);
+}
+
+static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
+{
+    const eval_cfg *cfg = cfgp;
+    const pf_graph *g = pf_ctx_graph(ctx);
+    evaluator *e = calloc(1, sizeof *e);
+    if (!e) return pf_errorf(PF_ENOMEM, "evaluator: out of memory");
+    e->cfg = *cfg;
+    int rc = pf_dataset_load(cfg->images, cfg->labels, (size_t)cfg->limit, &e->test);
+    if (rc < 0) goto fail;
+    if (!e->test.labels || e->test.n < 2) {
+        rc = pf_errorf(PF_EINVAL, "evaluator: '%s' needs labels and at least 2 rows", cfg->images);
+        goto fail;
+    }
+    for (size_t i = 0; i < e->test.n; i++)
+        if (e->test.labels[i] < 0 || e->test.labels[i] >= g->cfg.classes) {
+            rc = pf_errorf(PF_EINVAL, "evaluator: '%s' row %zu has label %d; every held-out row needs one in [0, %lld)",
+                           cfg->labels, i, e->test.labels[i], (long long)g->cfg.classes);
+            goto fail;
+        }
+    e->probs = malloc(e->test.n * (size_t)g->cfg.classes * sizeof *e->probs);
+    if (!e->probs) {
+        rc = pf_errorf(PF_ENOMEM, "evaluator: out of memory");
+        goto fail;
+    }
+    if ((rc = pf_metrics_init(&e->mt, (size_t)g->cfg.classes)) < 0) goto fail;
+    pf_models_set_threads((int)cfg->threads);
+    snprintf(e->metrics_path, sizeof e->metrics_path, "%s/metrics.jsonl", pf_ctx_run_dir(ctx));
+    snprintf(e->summary_path, sizeof e->summary_path, "%s/summary.json", pf_ctx_run_dir(ctx));
+    snprintf(e->truth_glob, sizeof e->truth_glob, "%s/truth-*.bin", pf_ctx_run_dir(ctx));
+    e->jsonl = fopen(e->metrics_path, "a");
+    if (!e->jsonl) {
+        rc = pf_errorf(PF_EIO, "evaluator: cannot open '%s' for appending", e->metrics_path);
+        goto fail;
+    }
+    PF_INFO("held-out set %s: %zu samples", cfg->images, e->test.n);
+    *state = e;
+    return 0;
+fail:
+    eval_free(e);
+    return rc;
+}
+
+static int load_truth(evaluator *e, pf_truth *t)
+{
+    memset(t, 0, sizeof *t);
+    glob_t gl;
+    if (glob(e->truth_glob, 0, NULL, &gl) != 0) return 0;
+    int rc = 0;
+    for (size_t i = 0; i < gl.gl_pathc && rc == 0; i++) rc = pf_truth_merge_file(t, gl.gl_pathv[i]);
+    globfree(&gl);
+    return rc;
+}
+
+/* Score waiting decisions whose truth is now known. */
+static int settle_pending(evaluator *e)
+{
+    if (!e->nwait) return 0;
+    pf_truth t;
+    int rc = load_truth(e, &t);
+    if (rc < 0) return rc;
+    size_t k = 0;
+    for (size_t i = 0; i < e->nwait; i++) {
+        int32_t y = pf_truth_get(&t, e->wait[i].id);
+        if (y < 0) {
+            e->wait[k++] = e->wait[i];
+            continue;
+        }
+        e->known++;
+        e->correct += y == e->wait[i].target;
+    }
+    e->nwait = k;
+    pf_truth_fini(&t);
+    return 0;
+}
+
+static int evaluate(evaluator *e, pf_ctx *ctx, int final)
+{
+    pf_mlp *m = e->latest;
+    size_t n = e->test.n, c = (size_t)pf_ctx_graph(ctx)->cfg.classes;
+    int rc = pf_mlp_predict_proba(m, e->test.x, n, pf_mlp_temperature(m), e->probs);
+    if (rc < 0) return rc;
+    if ((rc = pf_metrics_compute(&e->mt, e->probs, e->test.labels, n)) < 0) return rc;
+    /* Conformal: even rows calibrate, odd rows test. */
+    size_t half = n / 2;
+    float *cp = malloc(half * c * sizeof *cp), *tp = malloc((n - half) * c * sizeof *tp);
+    int32_t *cy = malloc(half * sizeof *cy), *ty = malloc((n - half) * sizeof *ty);
+    double qhat = 1, coverage = 0, set_size = 0;
+    if (cp && tp && cy && ty) {
+        size_t a = 0, b = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i % 2 == 0 && a < half) {
+                memcpy(cp + a * c, e->probs + i * c, c * sizeof *cp);
+                cy[a++] = e->test.labels[i];
+            } else {
+                memcpy(tp + b * c, e->probs + i * c, c * sizeof *tp);
+                ty[b++] = e->test.labels[i];
+            }
+        }
+        if (pf_conformal_lac_fit(cp, cy, a, c, e->cfg.alpha, &qhat) == 0)
+            pf_conformal_lac_eval(tp, ty, b, c, qhat, &coverage, &set_size);
+    }
+    free(cp), free(tp), free(cy), free(ty);
+    if ((rc = settle_pending(e)) < 0) return rc;
+
+    pf_mlp_counters k = pf_mlp_get_counters(m);
+    char *p = e->last_line, *end = e->last_line + sizeof e->last_line;
+    p += snprintf(p, (size_t)(end - p),
+                  "{\"eval\": %llu, \"final\": %s, \"version\": %llu, \"steps\": %llu, \"samples_seen\": %llu, "
+                  "\"uptime_s\": %.3f, \"test_n\": %zu, \"accuracy\": %.6f, \"macro_f1\": %.6f, \"nll\": %.6f, "
+                  "\"ece\": %.6f, \"brier\": %.6f, \"per_class_accuracy\": [",
+                  (unsigned long long)++e->evals, final ? "true" : "false", (unsigned long long)k.version,
+                  (unsigned long long)k.steps, (unsigned long long)k.samples_seen,
+                  (double)pf_ctx_now_ms(ctx) / 1000.0, n, e->mt.accuracy, e->mt.macro_f1, e->mt.nll, e->mt.ece,
+                  e->mt.brier);
+    for (size_t j = 0; j < c && p < end; j++)
+        p += snprintf(p, (size_t)(end - p), "%s%.6f", j ? ", " : "", isnan(e->mt.recall[j]) ? -1.0 : e->mt.recall[j]);
+    if (p < end)
+        p += snprintf(p, (size_t)(end - p),
+                      "], \"conformal\": {\"alpha\": %.4f, \"qhat\": %.6f, \"coverage\": %.6f, \"set_size\": %.4f}, "
+                      "\"pseudo\": {\"decided\": %llu, \"accepted\": %llu, \"coverage\": %.6f, \"known\": %llu, "
+                      "\"precision\": %.6f}, \"prequential\": {\"seen\": %llu, \"accuracy\": %.6f}}",
+                      e->cfg.alpha, qhat, coverage, set_size, (unsigned long long)e->decided,
+                      (unsigned long long)e->accepted, e->decided ? (double)e->accepted / (double)e->decided : 0.0,
+                      (unsigned long long)e->known, e->known ? (double)e->correct / (double)e->known : 0.0,
+                      (unsigned long long)k.preq_seen,
+                      k.preq_seen ? (double)k.preq_correct / (double)k.preq_seen : 0.0);
+    fprintf(e->jsonl, "%s\n", e->last_line);
+    fflush(e->jsonl);
+    e->latest_scored = 1;
+    e->last_eval_seen = k.samples_seen;
+    pf_ctx_gauge(ctx, "accuracy", e->mt.accuracy);
+    pf_ctx_gauge(ctx, "macro_f1", e->mt.macro_f1);
+    pf_ctx_gauge(ctx, "ece", e->mt.ece);
+    pf_ctx_gauge(ctx, "pseudo_precision", e->known ? (double)e->correct / (double)e->known : 0.0);
+    pf_ctx_gauge(ctx, "pseudo_coverage", e->decided ? (double)e->accepted / (double)e->decided : 0.0);
+    PF_INFO("model v%llu after %llu samples: accuracy %.4f, macro-F1 %.4f, NLL %.4f, ECE %.4f; pseudo-labels "
+            "precision %.4f coverage %.4f",
+            (unsigned long long)k.version, (unsigned long long)k.samples_seen, e->mt.accuracy, e->mt.macro_f1,
+            e->mt.nll, e->mt.ece, e->known ? (double)e->correct / (double)e->known : 0.0,
+            e->decided ? (double)e->accepted / (double)e->decided : 0.0);
+    return 0;
+}
+
+static int on_model(evaluator *e, pf_ctx *ctx, const Pf__Model *msg)
+{
+    pf_mlp *m = NULL;
+    if (pf_mlp_from_proto(msg, &m) < 0 || pf_mlp_input_dim(m) != e->test.dim) {
+        pf_ctx_count(ctx, "bad_snapshots", 1);
+        PF_WARN("ignored a snapshot: %s", m ? "its input width differs from the held-out set's" : pf_error_last());
+        pf_mlp_destroy(&m);
+        return 0;
+    }
+    pf_mlp_destroy(&e->latest);
+    e->latest = m;
+    e->latest_scored = 0;
+    pf_mlp_counters k = pf_mlp_get_counters(m);
+    if (e->evals == 0 || k.samples_seen >= e->last_eval_seen + (uint64_t)e->cfg.every) return evaluate(e, ctx, 0);
+    return 0;
+}
+
+static int on_decisions(evaluator *e, pf_ctx *ctx, const Pf__Batch *b)
+{
+    for (size_t i = 0; i < b->n_ids; i++) {
+        if (b->n_labels && b->labels[i] >= 0) continue; /* given labels are not pseudo-labels */
+        e->decided++;
+        if (!b->n_flags || !(b->flags[i] & PF_FLAG_ACCEPTED) || !b->n_targets) continue;
+        e->accepted++;
+        if (e->nwait == e->wait_cap) {
+            if (e->wait_cap >= PENDING_MAX) continue;
+            size_t cap = e->wait_cap ? e->wait_cap * 2 : 4096;
+            pending *w = realloc(e->wait, cap * sizeof *w);
+            if (!w) return pf_errorf(PF_ENOMEM, "evaluator: out of memory");
+            e->wait = w, e->wait_cap = cap;
+        }
+        e->wait[e->nwait++] = (pending){b->ids[i], b->targets[i]};
+    }
+    return 0;
+}
+
+static int eval_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
+{
+    evaluator *e = state;
+    return port == PORT_MODEL ? on_model(e, ctx, msg->u.model) : on_decisions(e, ctx, msg->u.batch);
+}
+
+static int eval_drain(void *state, pf_ctx *ctx)
+{
+    evaluator *e = state;
+    if (!e->latest) {
+        PF_WARN("the stream ended without a single model snapshot; nothing to score");
+        return 0;
+    }
+    /* The last snapshot is scored once: now, unless on_model already did. */
+    int rc = e->latest_scored ? 0 : evaluate(e, ctx, 1);
+    if (rc < 0) return rc;
+    FILE *f = fopen(e->summary_path, "w");
+    if (!f) return pf_errorf(PF_EIO, "evaluator: cannot write '%s'", e->summary_path);
+    fprintf(f, "%s\n", e->last_line);
+    fclose(f);
+    return 0;
+}
+
+static void eval_stop(void **state, pf_ctx *ctx)
+{
+    if (*state) eval_free(*state);
+    *state = NULL;
+}
+
+static const pf_node_ops eval_ops = {
+    .start = eval_start,
+    .process = eval_process,
+    .drain = eval_drain,
+    .stop = eval_stop,
+};
+
+const pf_kind pf_kind_evaluator = {
+    .name = "evaluator",
+    .summary = "scores snapshots on held-out data (accuracy, F1, NLL, ECE, conformal) and pseudo-label precision",
+    .params = eval_params,
+    .config_size = sizeof(eval_cfg),
+    .ports = eval_ports,
+    .flags = 0,
+    .ops = &eval_ops,
+};

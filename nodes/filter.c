@@ -1,0 +1,225 @@
+/*
+ * filter.c - turns the teacher's class distributions into training targets
+ * and weights, sends the accepted ones to the student and every decision
+ * back to the sampler (which stores it: the decision is the lease's ack).
+ *
+ * Samples with a given label are always accepted with their label as the
+ * target and weight `labeled_weight`. For unlabeled samples the policy
+ * decides (policy=):
+ *
+ *   fixmatch  keep iff max p >= tau; target argmax p, weight 1
+ *             (Sohn et al. 2020, FixMatch; METHODS.md "Fixed threshold").
+ *
+ * With soft=1 the student gets the teacher's distribution (sharpened by
+ * temperature T: p^(1/T) renormalized) as a soft target instead of the
+ * argmax, for distillation. Embeddings go only to the student; decisions go
+ * back without them.
+ */
+#include "runtime/error.h"
+#include "runtime/log.h"
+#include "runtime/node_loop.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct filter_cfg {
+    int policy;
+    double tau;
+    double labeled_weight;
+    int soft;
+    double sharpen;
+} filter_cfg;
+
+enum { POLICY_FIXMATCH };
+static const char *policy_names[] = {"fixmatch"};
+
+static const pf_param filter_params[] = {
+    PF_PARAM_ENUM(filter_cfg, policy, "fixmatch", "fixmatch", "how unlabeled samples are accepted and weighted"),
+    PF_PARAM_FLOAT(filter_cfg, tau, 0.95, 0, 1, "confidence threshold: keep iff max p >= tau"),
+    PF_PARAM_FLOAT(filter_cfg, labeled_weight, 1.0, 0, 1000, "training weight of samples with a given label"),
+    PF_PARAM_BOOL(filter_cfg, soft, 0, "send the teacher's distribution as a soft target (distillation)"),
+    PF_PARAM_FLOAT(filter_cfg, sharpen, 1.0, 0.01, 100, "soft targets: temperature T, p^(1/T) renormalized"),
+    PF_PARAM_END,
+};
+
+enum { PORT_IN, PORT_OUT, PORT_LABELS };
+
+static const pf_port_spec filter_ports[] = {
+    {"in", PF_IN, PF_DATA, PF_PORT_REQUIRED, "samples with the teacher's probs"},
+    {"out", PF_OUT, PF_DATA, 0, "accepted samples with targets and weights, for the student"},
+    {"labels", PF_OUT, PF_DATA, 0, "every decision (no embeddings), for the sampler and the evaluator"},
+    {NULL},
+};
+
+typedef struct filter {
+    filter_cfg cfg;
+    size_t cap, dim, classes;
+    int32_t *targets, *acc_targets, *acc_labels;
+    float *weights, *acc_weights, *acc_x, *acc_soft, *acc_probs;
+    uint32_t *flags;
+    uint64_t *acc_ids;
+} filter;
+
+static void filter_free(filter *f)
+{
+    free(f->targets), free(f->acc_targets), free(f->acc_labels);
+    free(f->weights), free(f->acc_weights), free(f->acc_x), free(f->acc_soft), free(f->acc_probs);
+    free(f->flags), free(f->acc_ids);
+    free(f);
+}
+
+static int filter_start(pf_ctx *ctx, const void *cfgp, void **state)
+{
+    filter *f = calloc(1, sizeof *f);
+    if (!f) return pf_errorf(PF_ENOMEM, "filter: out of memory");
+    f->cfg = *(const filter_cfg *)cfgp;
+    *state = f;
+    return 0;
+}
+
+static int reserve(filter *f, size_t n, size_t dim, size_t classes)
+{
+    if (n <= f->cap && dim <= f->dim && classes <= f->classes) return 0;
+    size_t cap = n > f->cap ? n : f->cap;
+    f->dim = dim > f->dim ? dim : f->dim;
+    f->classes = classes > f->classes ? classes : f->classes;
+#define GROW(p, count)                                                                             \
+    do {                                                                                           \
+        void *q = realloc((p), (count) * sizeof *(p) + 1);                                         \
+        if (!q) return pf_errorf(PF_ENOMEM, "filter: out of memory for a batch of %zu", cap);       \
+        (p) = q;                                                                                   \
+    } while (0)
+    GROW(f->targets, cap);
+    GROW(f->acc_targets, cap);
+    GROW(f->acc_labels, cap);
+    GROW(f->weights, cap);
+    GROW(f->acc_weights, cap);
+    GROW(f->flags, cap);
+    GROW(f->acc_ids, cap);
+    GROW(f->acc_x, cap * f->dim);
+    GROW(f->acc_soft, cap * f->classes);
+    GROW(f->acc_probs, cap * f->classes);
+#undef GROW
+    f->cap = cap;
+    return 0;
+}
+
+/* FixMatch: keep iff max p >= tau. Returns the target or -1; *w the weight. */
+static int32_t decide_fixmatch(const filter *f, const float *p, size_t classes, float *w)
+{
+    size_t best = 0;
+    for (size_t c = 1; c < classes; c++)
+        if (p[c] > p[best]) best = c;
+    if (p[best] >= (float)f->cfg.tau) {
+        *w = 1.0f;
+        return (int32_t)best;
+    }
+    *w = 0.0f;
+    return -1;
+}
+
+static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
+{
+    filter *f = state;
+    const Pf__Batch *b = msg->u.batch;
+    size_t n = b->n_ids, c = b->classes, dim = b->dim;
+    if (n == 0) return 0;
+    if (b->n_probs != n * c || c == 0) {
+        pf_ctx_count(ctx, "no_probs", (double)n);
+        PF_WARN("dropped a batch of %zu samples without teacher probabilities; is a teacher upstream?", n);
+        return 0;
+    }
+    int rc = reserve(f, n, dim, c);
+    if (rc < 0) return rc;
+    size_t k = 0, accepted_unlabeled = 0, unlabeled = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *p = b->probs + i * c;
+        int32_t given = b->n_labels ? b->labels[i] : -1;
+        float w;
+        int32_t t;
+        uint32_t fl = 0;
+        if (given >= 0) {
+            t = given;
+            w = (float)f->cfg.labeled_weight;
+            fl = PF_FLAG_ACCEPTED | PF_FLAG_GIVEN;
+        } else {
+            unlabeled++;
+            t = decide_fixmatch(f, p, c, &w);
+            if (t >= 0) {
+                fl = PF_FLAG_ACCEPTED;
+                accepted_unlabeled++;
+            }
+        }
+        f->targets[i] = t;
+        f->weights[i] = w;
+        f->flags[i] = fl;
+        if (!(fl & PF_FLAG_ACCEPTED) || b->n_x != n * dim) continue;
+        f->acc_ids[k] = b->ids[i];
+        f->acc_targets[k] = t;
+        f->acc_labels[k] = given;
+        f->acc_weights[k] = w;
+        memcpy(f->acc_x + k * dim, b->x + i * dim, dim * sizeof(float));
+        memcpy(f->acc_probs + k * c, p, c * sizeof(float));
+        if (f->cfg.soft) {
+            /* Sharpen: q_c ∝ p_c^(1/T); given labels stay one-hot. */
+            float *q = f->acc_soft + k * c;
+            double z = 0;
+            for (size_t j = 0; j < c; j++) {
+                q[j] = given >= 0 ? (j == (size_t)given) : powf(p[j], (float)(1.0 / f->cfg.sharpen));
+                z += q[j];
+            }
+            for (size_t j = 0; j < c; j++) q[j] = (float)(q[j] / z);
+        }
+        k++;
+    }
+    pf_ctx_count(ctx, "unlabeled", (double)unlabeled);
+    pf_ctx_count(ctx, "accepted", (double)accepted_unlabeled);
+    if (k) {
+        Pf__Batch o = PF__BATCH__INIT;
+        o.n_ids = k, o.ids = f->acc_ids;
+        o.dim = (uint32_t)dim, o.n_x = k * dim, o.x = f->acc_x;
+        o.classes = (uint32_t)c;
+        o.n_labels = k, o.labels = f->acc_labels;
+        o.n_targets = k, o.targets = f->acc_targets;
+        o.n_weights = k, o.weights = f->acc_weights;
+        o.n_probs = k * c, o.probs = f->acc_probs;
+        if (f->cfg.soft) o.n_soft = k * c, o.soft = f->acc_soft;
+        o.teacher_version = b->teacher_version;
+        o.policy = (char *)policy_names[f->cfg.policy];
+        if ((rc = pf_ctx_emit(ctx, PORT_OUT, PF_MSG_BATCH, &o)) < 0) return rc;
+    }
+    Pf__Batch d = PF__BATCH__INIT;
+    d.n_ids = n, d.ids = b->ids;
+    d.classes = (uint32_t)c;
+    d.n_labels = b->n_labels, d.labels = b->labels;
+    d.n_probs = n * c, d.probs = b->probs;
+    d.n_targets = n, d.targets = f->targets;
+    d.n_weights = n, d.weights = f->weights;
+    d.n_flags = n, d.flags = f->flags;
+    d.teacher_version = b->teacher_version;
+    d.policy = (char *)policy_names[f->cfg.policy];
+    return pf_ctx_emit(ctx, PORT_LABELS, PF_MSG_BATCH, &d);
+}
+
+static void filter_stop(void **state, pf_ctx *ctx)
+{
+    if (*state) filter_free(*state);
+    *state = NULL;
+}
+
+static const pf_node_ops filter_ops = {
+    .start = filter_start,
+    .process = filter_process,
+    .stop = filter_stop,
+};
+
+const pf_kind pf_kind_filter = {
+    .name = "filter",
+    .summary = "turns teacher distributions into targets and weights (policy=fixmatch...); decisions back to the sampler",
+    .params = filter_params,
+    .config_size = sizeof(filter_cfg),
+    .ports = filter_ports,
+    .flags = PF_KIND_STATELESS,
+    .ops = &filter_ops,
+};

@@ -1,0 +1,98 @@
+/*
+ * learner.c - model + optimizer + augmentation for trainable kinds (see
+ * learner.h). Kept apart from models/ because it is about configuration
+ * (parameter tables, strings) and node-side policy, while models/ stays
+ * pure numerics.
+ */
+#include "nodes/learner.h"
+#include "models/models.h"
+#include "runtime/error.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+int pf_learner_sizes(const char *hidden, uint32_t dim, uint32_t classes, uint32_t *sizes, size_t *nsizes)
+{
+    size_t n = 0;
+    sizes[n++] = dim;
+    const char *p = hidden ? hidden : "";
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        if (!isdigit((unsigned char)*p))
+            return pf_errorf(PF_EINVAL, "hidden: expected widths like 512,256, got '%s'", hidden);
+        char *end;
+        unsigned long w = strtoul(p, &end, 10);
+        if (w == 0 || w > PF_MLP_MAX_WIDTH)
+            return pf_errorf(PF_EINVAL, "hidden: width %lu is outside [1, %u]", w, PF_MLP_MAX_WIDTH);
+        if (n + 1 >= PF_LEARNER_MAX_LAYERS)
+            return pf_errorf(PF_EINVAL, "hidden: at most %d hidden layers", PF_LEARNER_MAX_LAYERS - 2);
+        sizes[n++] = (uint32_t)w;
+        p = end;
+    }
+    sizes[n++] = classes;
+    *nsizes = n;
+    return 0;
+}
+
+static int new_optim(pf_learner *L)
+{
+    pf_optim_config oc = pf_optim_defaults(L->cfg.optimizer == 0 ? PF_OPTIM_ADAM : PF_OPTIM_SGD);
+    oc.lr = (float)L->cfg.lr;
+    oc.weight_decay = (float)L->cfg.weight_decay;
+    if (L->cfg.optimizer != 0) oc.momentum = (float)L->cfg.momentum;
+    pf_optim_destroy(&L->opt);
+    return pf_optim_new(&oc, pf_mlp_nparams(L->model), &L->opt);
+}
+
+int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint32_t classes, uint64_t seed)
+{
+    memset(L, 0, sizeof *L);
+    L->cfg = *cfg;
+    uint32_t sizes[PF_LEARNER_MAX_LAYERS];
+    size_t ns;
+    int rc = pf_learner_sizes(cfg->hidden, dim, classes, sizes, &ns);
+    if (rc < 0) return rc;
+    pf_models_set_threads((int)cfg->threads);
+    pf_rng_seed(&L->rng, seed ^ 0x5eedull);
+    if ((rc = pf_mlp_new(sizes, ns, seed, &L->model)) < 0) return rc;
+    return new_optim(L);
+}
+
+int pf_learner_adopt(pf_learner *L, pf_mlp **m)
+{
+    int same = L->model && pf_mlp_same_shape(L->model, *m);
+    pf_mlp_destroy(&L->model);
+    L->model = *m;
+    *m = NULL;
+    return same ? 0 : new_optim(L);
+}
+
+int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *targets, const float *soft,
+                     const float *weights, float T, double *loss)
+{
+    const float *in = x;
+    if (L->cfg.drop > 0 || L->cfg.noise > 0) {
+        size_t need = n * pf_mlp_input_dim(L->model);
+        if (need > L->xcap) {
+            float *b = realloc(L->xbuf, need * sizeof *b);
+            if (!b) return pf_errorf(PF_ENOMEM, "learner: out of memory");
+            L->xbuf = b, L->xcap = need;
+        }
+        memcpy(L->xbuf, x, need * sizeof *x);
+        int rc = pf_mlp_augment(L->xbuf, n, pf_mlp_input_dim(L->model), (float)L->cfg.drop, (float)L->cfg.noise,
+                                &L->rng);
+        if (rc < 0) return rc;
+        in = L->xbuf;
+    }
+    return pf_mlp_train_step(L->model, L->opt, in, n, targets, soft, weights, T, loss);
+}
+
+void pf_learner_fini(pf_learner *L)
+{
+    pf_mlp_destroy(&L->model);
+    pf_optim_destroy(&L->opt);
+    free(L->xbuf);
+    memset(L, 0, sizeof *L);
+}

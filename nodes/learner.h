@@ -1,0 +1,82 @@
+/*
+ * learner.h - a model with its optimizer and training recipe, as the
+ * trainable node kinds (mlp_teacher, mlp_student) configure and use it.
+ *
+ *     typedef struct { pf_learner_cfg l; ... } student_cfg;
+ *     static const pf_param params[] = { PF_LEARNER_PARAMS(student_cfg, l, "256"), ... };
+ *     pf_learner L;
+ *     pf_learner_init(&L, &cfg->l, dim, classes, seed);
+ *     pf_learner_train(&L, x, n, targets, soft, weights, 1.0f, &loss);
+ *     pf_learner_fini(&L);
+ *
+ * Training perturbs a copy of x first when drop/noise are set (the "strong
+ * view" of consistency training: inputs are embeddings, not images, so the
+ * augmentations are feature dropout and Gaussian noise). The caller's x is
+ * never changed.
+ */
+#ifndef PF_LEARNER_H
+#define PF_LEARNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "models/mlp.h"
+#include "models/optim.h"
+#include "models/rng.h"
+#include "runtime/params.h"
+
+#define PF_LEARNER_MAX_LAYERS 16
+
+typedef struct pf_learner_cfg {
+    char *hidden;        /* "256" or "512,256"; "" = softmax regression */
+    int optimizer;       /* 0 adam, 1 sgd */
+    double lr;
+    double momentum;     /* sgd */
+    double weight_decay;
+    double drop;         /* input feature dropout while training */
+    double noise;        /* Gaussian feature noise std while training */
+    int64_t threads;     /* BLAS threads */
+} pf_learner_cfg;
+
+/* Parameter table entries for a pf_learner_cfg embedded as field `m` of T. */
+#define PF_LEARNER_PARAMS(T, m, hidden_def)                                                        \
+    {"hidden", PF_PT_STRING, offsetof(T, m.hidden), hidden_def, 0, 0, NULL,                        \
+     "hidden layer widths, comma-separated (\"512,256\"); \"\" = softmax regression"},             \
+    {"optimizer", PF_PT_ENUM, offsetof(T, m.optimizer), "adam", 0, 0, "adam|sgd", "optimizer"},     \
+    {"lr", PF_PT_FLOAT, offsetof(T, m.lr), "0.001", 1e-7, 10, NULL, "learning rate"},              \
+    {"momentum", PF_PT_FLOAT, offsetof(T, m.momentum), "0.9", 0, 0.999, NULL, "sgd momentum"},      \
+    {"weight_decay", PF_PT_FLOAT, offsetof(T, m.weight_decay), "0.0001", 0, 1, NULL,               \
+     "weight decay (decoupled for adam, L2 for sgd)"},                                             \
+    {"drop", PF_PT_FLOAT, offsetof(T, m.drop), "0", 0, 0.95, NULL,                                 \
+     "training-time input feature dropout (strong view)"},                                         \
+    {"noise", PF_PT_FLOAT, offsetof(T, m.noise), "0", 0, 100, NULL,                                \
+     "training-time Gaussian feature noise std (strong view)"},                                    \
+    {"threads", PF_PT_INT, offsetof(T, m.threads), "1", 1, 256, NULL, "BLAS threads for this node"}
+
+typedef struct pf_learner {
+    pf_learner_cfg cfg;
+    pf_mlp *model;
+    pf_optim *opt;
+    pf_rng rng;
+    float *xbuf; /* augmented copy */
+    size_t xcap;
+} pf_learner;
+
+/* Parse a hidden-width list into sizes {dim, h..., classes}. Returns 0 or
+ * PF_EINVAL ("hidden: expected widths like 512,256, got 'x'"). */
+int pf_learner_sizes(const char *hidden, uint32_t dim, uint32_t classes, uint32_t *sizes, size_t *nsizes);
+
+/* Build the model and optimizer. Errors: PF_EINVAL, PF_ENOMEM. */
+int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint32_t classes, uint64_t seed);
+
+/* Replace the model by m (taken: *m is NULLed), keeping the optimizer if the
+ * shapes agree and starting a fresh one otherwise. Errors: PF_ENOMEM. */
+int pf_learner_adopt(pf_learner *L, pf_mlp **m);
+
+/* One optimizer step on a batch (augmented when drop/noise are set). */
+int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *targets, const float *soft,
+                     const float *weights, float T, double *loss);
+
+void pf_learner_fini(pf_learner *L);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * mlp_teacher.c - a teacher that learns from the labeled samples it sees and
+ * labels the rest; a mean teacher of the student where the graph wires
+ * `student -> teacher [port=model]`.
+ *
+ * Labeled samples (given label >= 0) are kept in a buffer (deduplicated by
+ * id, at most `buffer`; reservoir-replaced past that). Whenever the buffer
+ * has grown by a quarter since the teacher last fitted it (and has at least
+ * `min_labeled` samples), the teacher trains `warmup_epochs` epochs over it
+ * in minibatches; between fits every arriving batch adds `steps` minibatch
+ * steps on the buffer. Until the first fit it emits the uniform distribution,
+ * which no sensible filter accepts.
+ *
+ * Calibration (calibrate=1): every 5th labeled sample (by id) is held out of
+ * training and the softmax temperature is fitted on it after each fit
+ * (temperature scaling, METHODS.md); accuracy is unchanged, confidences mean
+ * what they say, which is what a threshold filter needs.
+ *
+ * Mean teacher: each student snapshot of the same architecture updates the
+ * weights as theta <- ema * theta + (1 - ema) * theta_student (METHODS.md,
+ * per snapshot). Its `version` (sent with every batch as teacher_version)
+ * counts fits and snapshot updates.
+ *
+ * Replicas each train their own copy on what they see; with replicas=N the
+ * labeled samples are spread across them.
+ */
+#include "models/calibrate.h"
+#include "models/mlp.h"
+#include "nodes/learner.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+#include "runtime/node_loop.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct teacher_cfg {
+    pf_learner_cfg l;
+    double ema;
+    int64_t warmup_epochs;
+    int64_t min_labeled;
+    int64_t train_batch;
+    int64_t steps;
+    int calibrate;
+    int64_t buffer;
+    int64_t seed;
+} teacher_cfg;
+
+static const pf_param teacher_params[] = {
+    PF_LEARNER_PARAMS(teacher_cfg, l, "256"),
+    PF_PARAM_FLOAT(teacher_cfg, ema, 0.5, 0, 1,
+                   "mean teacher: theta <- ema*theta + (1-ema)*student per snapshot; 1 = ignore snapshots"),
+    PF_PARAM_INT(teacher_cfg, warmup_epochs, 30, 0, 10000, "epochs over the labeled buffer at each fit"),
+    PF_PARAM_INT(teacher_cfg, min_labeled, 20, 1, 1e9, "labeled samples needed before the first fit"),
+    PF_PARAM_INT(teacher_cfg, train_batch, 64, 1, 65536, "minibatch size when training on the buffer"),
+    PF_PARAM_INT(teacher_cfg, steps, 1, 0, 1000, "minibatch steps on the buffer per arriving batch, between fits"),
+    PF_PARAM_BOOL(teacher_cfg, calibrate, 1, "hold out every 5th labeled sample and fit a softmax temperature on it"),
+    PF_PARAM_INT(teacher_cfg, buffer, 100000, 1, 1e8, "most labeled samples kept"),
+    PF_PARAM_INT(teacher_cfg, seed, -1, -1, 1e18, "seed; -1 = derived from the graph's seed"),
+    PF_PARAM_END,
+};
+
+enum { PORT_IN, PORT_MODEL, PORT_OUT };
+
+static const pf_port_spec teacher_ports[] = {
+    {"in", PF_IN, PF_DATA, PF_PORT_REQUIRED, "samples to label; labeled ones also train the teacher"},
+    {"model", PF_IN, PF_PUBSUB, PF_PORT_FEEDBACK, "student snapshots, for the mean teacher"},
+    {"out", PF_OUT, PF_DATA, 0, "the samples with probs and teacher_version"},
+    {NULL},
+};
+
+#define HOLDOUT_EVERY 5 /* every 5th labeled id calibrates instead of training */
+#define MIN_HOLDOUT 20  /* fewer held-out samples than this: no temperature fit */
+
+typedef struct teacher {
+    teacher_cfg cfg;
+    pf_learner L;
+    int ready, fitted;
+    uint64_t seed, version;
+    uint32_t dim, classes;
+    /* labeled buffer: train part and held-out part */
+    float *bx, *hx;
+    int32_t *by, *hy;
+    size_t bn, hn, bcap, hcap;
+    uint64_t *seen; /* open-addressing id set, 0 = empty */
+    size_t seen_cap, seen_n;
+    size_t fitted_size;
+    float temperature;
+    float *probs, *mb_x, *logits;
+    int32_t *mb_y;
+    size_t probs_cap;
+    int warned_shape;
+} teacher;
+
+static int seen_add(teacher *t, uint64_t id) /* 1 = new */
+{
+    if ((t->seen_n + 1) * 2 > t->seen_cap) {
+        size_t cap = t->seen_cap ? t->seen_cap * 2 : 4096;
+        uint64_t *v = calloc(cap, sizeof *v);
+        if (!v) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
+        for (size_t i = 0; i < t->seen_cap; i++)
+            if (t->seen[i])
+                for (size_t j = (t->seen[i] * 0x9e3779b97f4a7c15ull) >> 20 & (cap - 1);; j = (j + 1) & (cap - 1))
+                    if (!v[j]) {
+                        v[j] = t->seen[i];
+                        break;
+                    }
+        free(t->seen);
+        t->seen = v, t->seen_cap = cap;
+    }
+    for (size_t j = (id * 0x9e3779b97f4a7c15ull) >> 20 & (t->seen_cap - 1);; j = (j + 1) & (t->seen_cap - 1)) {
+        if (t->seen[j] == id) return 0;
+        if (!t->seen[j]) {
+            t->seen[j] = id;
+            t->seen_n++;
+            return 1;
+        }
+    }
+}
+
+static int push_row(float **x, int32_t **y, size_t *n, size_t *cap, size_t dim, const float *row, int32_t label)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        float *nx = realloc(*x, c * dim * sizeof *nx);
+        if (!nx) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
+        *x = nx;
+        int32_t *ny = realloc(*y, c * sizeof *ny);
+        if (!ny) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
+        *y = ny, *cap = c;
+    }
+    memcpy(*x + *n * dim, row, dim * sizeof *row);
+    (*y)[(*n)++] = label;
+    return 0;
+}
+
+static int teacher_start(pf_ctx *ctx, const void *cfgp, void **state)
+{
+    teacher *t = calloc(1, sizeof *t);
+    if (!t) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
+    t->cfg = *(const teacher_cfg *)cfgp;
+    t->seed = t->cfg.seed >= 0 ? (uint64_t)t->cfg.seed : pf_ctx_seed(ctx);
+    t->temperature = 1.0f;
+    *state = t;
+    return 0;
+}
+
+/* Add the batch's labeled samples to the buffer (train or held-out part). */
+static int collect(teacher *t, const Pf__Batch *b)
+{
+    for (size_t i = 0; i < b->n_ids; i++) {
+        if (!b->n_labels || b->labels[i] < 0) continue;
+        int rc = seen_add(t, b->ids[i]);
+        if (rc <= 0) {
+            if (rc < 0) return rc;
+            continue;
+        }
+        const float *row = b->x + i * t->dim;
+        if (t->cfg.calibrate && b->ids[i] % HOLDOUT_EVERY == 0) {
+            rc = push_row(&t->hx, &t->hy, &t->hn, &t->hcap, t->dim, row, b->labels[i]);
+        } else if (t->bn < (size_t)t->cfg.buffer) {
+            rc = push_row(&t->bx, &t->by, &t->bn, &t->bcap, t->dim, row, b->labels[i]);
+        } else { /* reservoir: replace a random row */
+            size_t j = pf_rng_below(&t->L.rng, t->seen_n);
+            if (j < t->bn) {
+                memcpy(t->bx + j * t->dim, row, t->dim * sizeof *row);
+                t->by[j] = b->labels[i];
+            }
+        }
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* k minibatch steps on random rows of the buffer. */
+static int train_steps(teacher *t, size_t k)
+{
+    size_t mb = (size_t)t->cfg.train_batch < t->bn ? (size_t)t->cfg.train_batch : t->bn;
+    for (size_t s = 0; s < k; s++) {
+        for (size_t i = 0; i < mb; i++) {
+            size_t j = pf_rng_below(&t->L.rng, t->bn);
+            memcpy(t->mb_x + i * t->dim, t->bx + j * t->dim, t->dim * sizeof(float));
+            t->mb_y[i] = t->by[j];
+        }
+        int rc = pf_learner_train(&t->L, t->mb_x, mb, t->mb_y, NULL, NULL, 1.0f, NULL);
+        if (rc < 0 && rc != PF_ERANGE) return rc;
+    }
+    return 0;
+}
+
+static int fit_temperature(teacher *t)
+{
+    if (!t->cfg.calibrate || t->hn < MIN_HOLDOUT) return 0;
+    float *z = malloc(t->hn * t->classes * sizeof *z);
+    if (!z) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
+    int rc = pf_mlp_forward(t->L.model, t->hx, t->hn, z);
+    float T = 1.0f;
+    if (rc == 0) rc = pf_calibrate_temperature(z, t->hy, t->hn, t->classes, &T);
+    free(z);
+    if (rc < 0) return rc;
+    t->temperature = T;
+    return 0;
+}
+
+static int fit(teacher *t, pf_ctx *ctx)
+{
+    size_t per_epoch = (t->bn + (size_t)t->cfg.train_batch - 1) / (size_t)t->cfg.train_batch;
+    int rc = train_steps(t, per_epoch * (size_t)t->cfg.warmup_epochs);
+    if (rc < 0) return rc;
+    if ((rc = fit_temperature(t)) < 0) return rc;
+    t->fitted_size = t->bn;
+    t->fitted = 1;
+    t->version++;
+    pf_ctx_gauge(ctx, "labeled", (double)t->bn);
+    pf_ctx_gauge(ctx, "temperature", t->temperature);
+    PF_DEBUG("fitted on %zu labeled samples (%zu held out), temperature %.3f", t->bn, t->hn, t->temperature);
+    return 0;
+}
+
+static int on_batch(teacher *t, pf_ctx *ctx, const Pf__Batch *b)
+{
+    size_t n = b->n_ids;
+    int rc;
+    if (n == 0 || b->n_x != n * b->dim) {
+        pf_ctx_count(ctx, "no_embeddings", (double)n);
+        return 0;
+    }
+    if (!t->ready) {
+        t->dim = b->dim;
+        t->classes = (uint32_t)pf_ctx_graph(ctx)->cfg.classes;
+        if ((rc = pf_learner_init(&t->L, &t->cfg.l, t->dim, t->classes, t->seed)) < 0) return rc;
+        t->mb_x = malloc((size_t)t->cfg.train_batch * t->dim * sizeof *t->mb_x);
+        t->mb_y = malloc((size_t)t->cfg.train_batch * sizeof *t->mb_y);
+        if (!t->mb_x || !t->mb_y) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
+        t->ready = 1;
+    }
+    if (b->dim != t->dim) {
+        pf_ctx_count(ctx, "wrong_dim", (double)n);
+        return 0;
+    }
+    if ((rc = collect(t, b)) < 0) return rc;
+    if (t->bn >= (size_t)t->cfg.min_labeled && (!t->fitted || t->bn * 4 >= t->fitted_size * 5)) {
+        if ((rc = fit(t, ctx)) < 0) return rc;
+    } else if (t->fitted && (rc = train_steps(t, (size_t)t->cfg.steps)) < 0) {
+        return rc;
+    }
+    if (n * t->classes > t->probs_cap) {
+        float *p = realloc(t->probs, n * t->classes * sizeof *p);
+        if (!p) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
+        t->probs = p, t->probs_cap = n * t->classes;
+    }
+    if (t->fitted) {
+        if ((rc = pf_mlp_predict_proba(t->L.model, b->x, n, t->temperature, t->probs)) < 0) return rc;
+    } else {
+        for (size_t i = 0; i < n * t->classes; i++) t->probs[i] = 1.0f / (float)t->classes;
+    }
+    Pf__Batch o = PF__BATCH__INIT; /* the same samples, with probs */
+    o.n_ids = n, o.ids = b->ids;
+    o.dim = b->dim, o.n_x = b->n_x, o.x = b->x;
+    o.n_labels = b->n_labels, o.labels = b->labels;
+    o.n_flags = b->n_flags, o.flags = b->flags;
+    o.n_origin_ms = b->n_origin_ms, o.origin_ms = b->origin_ms;
+    o.classes = t->classes;
+    o.n_probs = n * t->classes, o.probs = t->probs;
+    o.teacher_version = t->version;
+    return pf_ctx_emit(ctx, PORT_OUT, PF_MSG_BATCH, &o);
+}
+
+static int on_model(teacher *t, pf_ctx *ctx, const Pf__Model *m)
+{
+    if (!t->ready || t->cfg.ema >= 1.0) return 0;
+    pf_mlp *s = NULL;
+    int rc = pf_mlp_from_proto(m, &s);
+    if (rc < 0) {
+        pf_ctx_count(ctx, "bad_snapshots", 1);
+        return 0;
+    }
+    if (!pf_mlp_same_shape(s, t->L.model)) {
+        if (!t->warned_shape) PF_WARN("student snapshots have another architecture; mean-teacher updates are off");
+        t->warned_shape = 1;
+    } else if ((rc = pf_mlp_ema_update(t->L.model, s, (float)t->cfg.ema)) == 0) {
+        t->version++;
+        pf_ctx_count(ctx, "snapshots", 1);
+        if (t->fitted) rc = fit_temperature(t);
+    }
+    pf_mlp_destroy(&s);
+    return rc;
+}
+
+static int teacher_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
+{
+    teacher *t = state;
+    return port == PORT_IN ? on_batch(t, ctx, msg->u.batch) : on_model(t, ctx, msg->u.model);
+}
+
+static void teacher_stop(void **state, pf_ctx *ctx)
+{
+    teacher *t = *state;
+    if (!t) return;
+    pf_learner_fini(&t->L);
+    free(t->bx), free(t->hx), free(t->by), free(t->hy), free(t->seen);
+    free(t->probs), free(t->mb_x), free(t->mb_y), free(t->logits);
+    free(t);
+    *state = NULL;
+}
+
+static const pf_node_ops teacher_ops = {
+    .start = teacher_start,
+    .process = teacher_process,
+    .stop = teacher_stop,
+};
+
+const pf_kind pf_kind_mlp_teacher = {
+    .name = "mlp_teacher",
+    .summary = "MLP teacher trained on the labeled stream, calibrated, optionally a mean teacher of the student",
+    .params = teacher_params,
+    .config_size = sizeof(teacher_cfg),
+    .ports = teacher_ports,
+    .flags = PF_KIND_STATELESS,
+    .ops = &teacher_ops,
+};
