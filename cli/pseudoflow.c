@@ -91,6 +91,11 @@ static int cmd_run(int argc, char **argv)
     if (!o.graph_path) return fprintf(stderr, "%s", run_help), 2;
     pf_graph *g = load_graph(o.graph_path);
     if (!g) return 2;
+    if (o.run_dir && pf_graph_set_run_dir(g, o.run_dir) < 0) {
+        fprintf(stderr, "pseudoflow run: %s\n", pf_error_last());
+        pf_graph_destroy(&g);
+        return 1;
+    }
     int rc = pf_supervisor_run(g, &o);
     if (rc < 0) fprintf(stderr, "pseudoflow run: %s\n", pf_error_last());
     pf_graph_destroy(&g);
@@ -132,6 +137,11 @@ static int cmd_node(int argc, char **argv)
     if (!path || !spec) return fprintf(stderr, "%s", node_help), 2;
     pf_graph *g = load_graph(path);
     if (!g) return 2;
+    if (o.run_dir && pf_graph_set_run_dir(g, o.run_dir) < 0) {
+        fprintf(stderr, "pseudoflow node: %s\n", pf_error_last());
+        pf_graph_destroy(&g);
+        return 1;
+    }
     size_t node;
     int inst, rc;
     uint8_t *ended_set = NULL;

@@ -633,3 +633,23 @@ void pf_diags_fini(pf_diags *d)
     free(d->file);
     memset(d, 0, sizeof *d);
 }
+
+int pf_graph_set_run_dir(pf_graph *g, const char *run_dir)
+{
+    char *old_default = NULL;
+    if (asprintf(&old_default, "%s/store", g->cfg.run_dir) < 0) return pf_errorf(PF_ENOMEM, "out of memory");
+    int moved = strcmp(old_default, g->cfg.store) == 0;
+    free(old_default);
+    char *dir = strdup(run_dir), *store = NULL;
+    if (!dir || (moved && asprintf(&store, "%s/store", run_dir) < 0)) {
+        free(dir);
+        return pf_errorf(PF_ENOMEM, "out of memory");
+    }
+    free(g->cfg.run_dir);
+    g->cfg.run_dir = dir;
+    if (moved) {
+        free(g->cfg.store);
+        g->cfg.store = store;
+    }
+    return 0;
+}

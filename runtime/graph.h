@@ -115,6 +115,11 @@ int pf_graph_parse(const char *path, const char *text, size_t len, pf_graph **ou
 
 void pf_graph_destroy(pf_graph **g);
 
+/* Move the run directory (`--run-dir`); a store left at its default
+ * (<run_dir>/store) moves with it, an explicitly set one stays. Returns 0 or
+ * PF_ENOMEM. */
+int pf_graph_set_run_dir(pf_graph *g, const char *run_dir);
+
 /* Node index by name, or -1. */
 int pf_graph_find(const pf_graph *g, const char *name);
 
