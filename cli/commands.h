@@ -19,6 +19,11 @@ typedef struct pf_command {
     const char *help;
 } pf_command;
 
-#define PF_EXTRA_COMMANDS
+int pf_cmd_store(int argc, char **argv); /* cli/cmd_store.c */
+int pf_cmd_train(int argc, char **argv); /* cli/cmd_train.c */
+
+#define PF_EXTRA_COMMANDS                                                                          \
+    {"store", pf_cmd_store, "read a label store: stats, one record, export"},                      \
+    {"train", pf_cmd_train, "train a model offline on a labeled file (teacher, reference)"},
 
 #endif

@@ -66,7 +66,11 @@ static const char run_help[] =
     "                      graph's run_dir, else runs/<graph name>)\n"
     "  --progress          always draw live progress (default: when stderr is a terminal)\n"
     "  --no-progress       never draw it; log a progress line every 10 s instead\n"
-    "  --log-level LEVEL   debug, info (default), warn or error\n";
+    "  --log-level LEVEL   debug, info (default), warn or error\n"
+    "\n"
+    "environment:\n"
+    "  PF_FAULT            tests only: make an instance fail on purpose, e.g.\n"
+    "                      \"sink#0:exit_after=5\" (rules in runtime/inject.h)\n";
 
 static int cmd_run(int argc, char **argv)
 {
@@ -108,13 +112,16 @@ static const char node_help[] =
     "Run one instance of one node of GRAPH in this process (instance 0 by default),\n"
     "for another host, a container or a debugger. It binds its outputs and connects\n"
     "its inputs at the same addresses `pseudoflow run` would use, so it takes part\n"
-    "in the same graph. Stops on end-of-stream, SIGINT or SIGTERM.\n"
+    "in the same graph. Stops on end-of-stream (exit 0), or cleanly on SIGINT or\n"
+    "SIGTERM (exit 128 + the signal, as a shell reports it: stopped, not finished).\n"
     "\n"
     "options:\n"
     "  --run-dir DIR       as for `run` (must match the other nodes')\n"
     "  --log-level LEVEL   debug, info (default), warn or error\n"
     "  --supervised        report stats to `pseudoflow run` (set by the supervisor)\n"
-    "  --ended LIST        flat instance numbers that already finished (set by the supervisor)\n";
+    "  --ended LIST        flat instance numbers that already finished (set by the supervisor)\n"
+    "  --restarts K        this is the K-th restart of the instance (set by the supervisor;\n"
+    "                      selects PF_FAULT fault-injection rules, see runtime/inject.h)\n";
 
 static int cmd_node(int argc, char **argv)
 {
@@ -125,6 +132,7 @@ static int cmd_node(int argc, char **argv)
         if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) o.run_dir = argv[++i];
         else if (strcmp(argv[i], "--supervised") == 0) o.supervised = 1;
         else if (strcmp(argv[i], "--ended") == 0 && i + 1 < argc) ended = argv[++i];
+        else if (strcmp(argv[i], "--restarts") == 0 && i + 1 < argc) o.restarts = atoi(argv[++i]);
         else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             if (set_log_level(argv[++i]) < 0) return 2;
         } else if (argv[i][0] == '-') {
@@ -165,6 +173,7 @@ static int cmd_node(int argc, char **argv)
     if (rc < 0) PF_ERROR("%s", pf_error_last());
     free(ended_set);
     pf_graph_destroy(&g);
+    if (rc == 0 && pf_node_stop_signal()) return 128 + pf_node_stop_signal(); /* stopped, not finished */
     return rc < 0 ? 1 : 0;
 }
 
@@ -181,6 +190,11 @@ static int cmd_check(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return fputs(check_help, stdout), 0;
     if (argc < 2) return fprintf(stderr, "%s", check_help), 2;
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "pseudoflow check: unknown option '%s'\n\n%s", argv[i], check_help);
+            return 2;
+        }
     int bad = 0;
     for (int i = 1; i < argc; i++) {
         pf_graph *g = load_graph(argv[i]);
@@ -223,6 +237,10 @@ static int cmd_kinds(int argc, char **argv)
     if (wants_help(argc, argv)) {
         puts("usage: pseudoflow kinds\n\nList every node kind with a one-line summary.");
         return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "pseudoflow kinds: unexpected '%s'\nusage: pseudoflow kinds\n", argv[1]);
+        return 2;
     }
     for (size_t i = 0; i < pf_kind_count(); i++)
         printf("%-16s %s\n", pf_kind_at(i)->name, pf_kind_at(i)->summary);

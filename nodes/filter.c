@@ -9,6 +9,10 @@
  *
  *   fixmatch  keep iff max p >= tau; target argmax p, weight 1
  *             (Sohn et al. 2020, FixMatch; METHODS.md "Fixed threshold").
+ *   none      reject every unlabeled sample: the student learns from the
+ *             given labels alone. The supervised baseline of Lee 2013
+ *             ("Pseudo-Label") and of every SSL table, measured by the same
+ *             pipeline with pseudo-labels switched off.
  *
  * With soft=1 the student gets the teacher's distribution (sharpened by
  * temperature T: p^(1/T) renormalized) as a soft target instead of the
@@ -31,11 +35,12 @@ typedef struct filter_cfg {
     double sharpen;
 } filter_cfg;
 
-enum { POLICY_FIXMATCH };
-static const char *policy_names[] = {"fixmatch"};
+enum { POLICY_FIXMATCH, POLICY_NONE };
+static const char *policy_names[] = {"fixmatch", "none"};
 
 static const pf_param filter_params[] = {
-    PF_PARAM_ENUM(filter_cfg, policy, "fixmatch", "fixmatch", "how unlabeled samples are accepted and weighted"),
+    PF_PARAM_ENUM(filter_cfg, policy, "fixmatch", "fixmatch|none",
+                  "how unlabeled samples are accepted and weighted; none = labeled only (baseline)"),
     PF_PARAM_FLOAT(filter_cfg, tau, 0.95, 0, 1, "confidence threshold: keep iff max p >= tau"),
     PF_PARAM_FLOAT(filter_cfg, labeled_weight, 1.0, 0, 1000, "training weight of samples with a given label"),
     PF_PARAM_BOOL(filter_cfg, soft, 0, "send the teacher's distribution as a soft target (distillation)"),
@@ -145,7 +150,8 @@ static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
             fl = PF_FLAG_ACCEPTED | PF_FLAG_GIVEN;
         } else {
             unlabeled++;
-            t = decide_fixmatch(f, p, c, &w);
+            if (f->cfg.policy == POLICY_NONE) t = -1, w = 0.0f;
+            else t = decide_fixmatch(f, p, c, &w);
             if (t >= 0) {
                 fl = PF_FLAG_ACCEPTED;
                 accepted_unlabeled++;
@@ -216,7 +222,7 @@ static const pf_node_ops filter_ops = {
 
 const pf_kind pf_kind_filter = {
     .name = "filter",
-    .summary = "turns teacher distributions into targets and weights (policy=fixmatch...); decisions back to the sampler",
+    .summary = "turns teacher distributions into targets and weights (policy=fixmatch|none); decisions back to the sampler",
     .params = filter_params,
     .config_size = sizeof(filter_cfg),
     .ports = filter_ports,

@@ -4,15 +4,27 @@
  *
  * Each arriving batch is first scored (prequential, test-then-train: samples
  * with a given label are predicted before the student trains on them), then
- * trained on `steps` times; on a strong view (feature dropout/noise) when
- * drop/noise are set. Every publish_every steps the model goes out on
- * `model` (to the evaluator, and to a mean teacher where wired) and is saved
- * as a checkpoint in the run directory; a restarted student resumes from that
- * checkpoint. At the end of the stream the final model is published and
- * saved to `save` (default <run_dir>/<node>.pfm), a file model_teacher and
- * `pseudoflow train` read.
+ * appended to a small buffer that is cut into minibatches of `batch` rows
+ * (the filter's batches vary in size with what it accepts; fixed minibatches
+ * keep the step size meaningful); each minibatch gets `steps` optimizer
+ * steps, on a strong view (feature dropout/noise) when drop/noise are set.
  *
- * The model is built on the first batch, when the embedding width is known.
+ * Consistency (consistency=lambda > 0; Pi-model / FixMatch's weak-strong
+ * pairing for embeddings): the student predicts a weak view of each row
+ * (x + N(0, weak_noise^2), no dropout), and the same step also trains a
+ * second strong view of the row towards that prediction (a soft target, no
+ * gradient through it), with weight lambda. Both halves go through one
+ * cblas_sgemm batch of 2m rows.
+ *
+ * Weight averaging (ema=m > 0): the student keeps theta_avg <- m*theta_avg +
+ * (1-m)*theta after every step and publishes theta_avg (Polyak averaging;
+ * with Adam at a constant rate it removes the step noise); m ramps up from 0
+ * over the first steps so a short run is not an average with its init. Every
+ * publish_every steps the published model goes out on `model` (to the
+ * evaluator, and to a mean teacher where wired) and is saved as a checkpoint;
+ * a restarted student resumes from that checkpoint. At the end of the stream
+ * the buffer is flushed and the final model published and saved to `save`
+ * (default <run_dir>/<node>.pfm), a file model_teacher reads.
  */
 #include "models/mlp.h"
 #include "nodes/learner.h"
@@ -28,9 +40,14 @@
 
 typedef struct student_cfg {
     pf_learner_cfg l;
+    int64_t batch;
     int64_t steps;
     int64_t publish_every;
     double temperature;
+    double ema;
+    double consistency;
+    double weak_noise;
+    double mixup;
     char *save;
     int64_t seed;
     int resume;
@@ -38,9 +55,16 @@ typedef struct student_cfg {
 
 static const pf_param student_params[] = {
     PF_LEARNER_PARAMS(student_cfg, l, "256"),
-    PF_PARAM_INT(student_cfg, steps, 1, 1, 100, "optimizer steps per arriving batch"),
+    PF_PARAM_INT(student_cfg, batch, 64, 0, 65536, "minibatch rows; 0 = train on each batch as it arrives"),
+    PF_PARAM_INT(student_cfg, steps, 1, 1, 100, "optimizer steps per minibatch"),
     PF_PARAM_INT(student_cfg, publish_every, 50, 1, 1e9, "publish a snapshot (and checkpoint) every this many steps"),
     PF_PARAM_FLOAT(student_cfg, temperature, 1.0, 0.05, 100, "distillation temperature T for soft targets"),
+    PF_PARAM_FLOAT(student_cfg, ema, 0.0, 0, 0.99999,
+                   "publish an average of the weights: avg <- ema*avg + (1-ema)*theta per step; 0 = the weights"),
+    PF_PARAM_FLOAT(student_cfg, consistency, 0.0, 0, 100,
+                   "weight of the weak/strong view consistency term; 0 = off"),
+    PF_PARAM_FLOAT(student_cfg, weak_noise, 0.0, 0, 100, "Gaussian feature noise std of the weak view"),
+    PF_PARAM_FLOAT(student_cfg, mixup, 0.0, 0, 100, "mixup Beta(a, a) parameter for pseudo-labeled rows; 0 = off"),
     PF_PARAM_STRING(student_cfg, save, "", "final model file; empty = <run_dir>/<node>.pfm"),
     PF_PARAM_INT(student_cfg, seed, -1, -1, 1e18, "initialization seed; -1 = derived from the graph's seed"),
     PF_PARAM_BOOL(student_cfg, resume, 1, "after a restart, continue from the checkpoint in the run directory"),
@@ -58,15 +82,24 @@ static const pf_port_spec student_ports[] = {
 typedef struct student {
     student_cfg cfg;
     pf_learner L;
+    pf_mlp *avg; /* weight average (ema > 0), else NULL */
     int ready;
     uint64_t seed;
     uint64_t version;
     uint64_t last_publish_step;
     uint64_t preq_seen, preq_correct;
     char ckpt[4200], save[4200];
-    float *probs;
+    uint32_t dim, classes;
+    /* pending rows, [cap] each (x: [cap, dim], soft: [cap, classes]) */
+    float *bx, *bsoft, *bw;
+    int32_t *by;
+    size_t bn, bcap;
+    /* one training step's 2m rows (consistency doubles them) */
+    float *tx, *tsoft, *tw;
+    int32_t *ty;
+    size_t tcap;
     int32_t *pred;
-    size_t cap;
+    size_t pcap;
 } student;
 
 static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
@@ -85,10 +118,11 @@ static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
     return 0;
 }
 
-static int build(student *s, pf_ctx *ctx, uint32_t dim, uint32_t classes)
+static int build(student *s, uint32_t dim, uint32_t classes)
 {
     int rc = pf_learner_init(&s->L, &s->cfg.l, dim, classes, s->seed);
     if (rc < 0) return rc;
+    s->dim = dim, s->classes = classes;
     s->ready = 1;
     pf_mlp *ck = NULL;
     if (s->cfg.resume && access(s->ckpt, R_OK) == 0) {
@@ -100,11 +134,13 @@ static int build(student *s, pf_ctx *ctx, uint32_t dim, uint32_t classes)
             s->last_publish_step = c.steps;
             PF_INFO("resuming from checkpoint %s (version %llu, %llu steps)", s->ckpt,
                     (unsigned long long)c.version, (unsigned long long)c.steps);
-            return pf_learner_adopt(&s->L, &ck);
+            if ((rc = pf_learner_adopt(&s->L, &ck)) < 0) return rc;
+        } else {
+            PF_WARN("ignoring checkpoint %s: %s", s->ckpt, ck ? "another architecture" : pf_error_last());
+            pf_mlp_destroy(&ck);
         }
-        PF_WARN("ignoring checkpoint %s: %s", s->ckpt, ck ? "another architecture" : pf_error_last());
-        pf_mlp_destroy(&ck);
     }
+    if (s->cfg.ema > 0 && (rc = pf_mlp_clone(s->L.model, &s->avg)) < 0) return rc;
     return 0;
 }
 
@@ -115,14 +151,165 @@ static int publish(student *s, pf_ctx *ctx, int final)
     c.preq_seen = s->preq_seen;
     c.preq_correct = s->preq_correct;
     pf_mlp_set_counters(s->L.model, &c);
+    pf_mlp *out = s->avg ? s->avg : s->L.model;
+    if (s->avg) pf_mlp_set_counters(s->avg, &c);
     Pf__Model m = PF__MODEL__INIT;
-    pf_mlp_to_proto(s->L.model, &m);
+    pf_mlp_to_proto(out, &m);
     int rc = pf_ctx_emit(ctx, PORT_MODEL, PF_MSG_MODEL, &m);
     if (rc < 0) return rc;
     s->last_publish_step = c.steps;
     pf_ctx_gauge(ctx, "version", (double)c.version);
-    if ((rc = pf_mlp_save(s->L.model, final ? s->save : s->ckpt, c.version)) < 0) return rc;
-    if (final) rc = pf_mlp_save(s->L.model, s->ckpt, c.version);
+    if ((rc = pf_mlp_save(out, final ? s->save : s->ckpt, c.version)) < 0) return rc;
+    if (final) rc = pf_mlp_save(out, s->ckpt, c.version);
+    return rc;
+}
+
+#define GROW(p, count, what)                                                                       \
+    do {                                                                                           \
+        void *q_ = realloc((p), (count) * sizeof *(p) + 1);                                        \
+        if (!q_) return pf_errorf(PF_ENOMEM, "mlp_student: out of memory for %s", what);            \
+        (p) = q_;                                                                                  \
+    } while (0)
+
+static int reserve(student *s, size_t need)
+{
+    if (need <= s->bcap) return 0;
+    size_t cap = s->bcap ? s->bcap : 256;
+    while (cap < need) cap *= 2;
+    GROW(s->bx, cap * s->dim, "the minibatch buffer");
+    GROW(s->bsoft, cap * s->classes, "the minibatch buffer");
+    GROW(s->bw, cap, "the minibatch buffer");
+    GROW(s->by, cap, "the minibatch buffer");
+    s->bcap = cap;
+    return 0;
+}
+
+/* Gamma(a, 1) by Marsaglia and Tsang (2000); a < 1 through Gamma(a + 1) * U^(1/a). */
+static double gamma_draw(pf_rng *r, double a)
+{
+    if (a < 1) return gamma_draw(r, a + 1) * pow(pf_rng_uniform(r) + 1e-300, 1 / a);
+    double d = a - 1.0 / 3, c = 1 / sqrt(9 * d);
+    for (;;) {
+        double x = pf_rng_normal(r), v = 1 + c * x;
+        if (v <= 0) continue;
+        v = v * v * v;
+        double u = pf_rng_uniform(r);
+        if (log(u + 1e-300) < 0.5 * x * x + d - d * v + d * log(v)) return d * v;
+    }
+}
+
+/* Mixup (Zhang et al. 2018, as in MixMatch): row i becomes
+ * lam*row_i + (1-lam)*row_j for a random partner j, lam = max(l, 1-l) with
+ * l ~ Beta(a, a), so the mixed row stays closest to its own; features,
+ * target distributions and weights are mixed alike. Reads the buffer, writes
+ * rows [0, m) of the step (targets become soft: ty = -1). */
+static void mix_rows(student *s, size_t m)
+{
+    size_t d = s->dim, c = s->classes;
+    for (size_t i = 0; i < m; i++) {
+        size_t j = pf_rng_below(&s->L.rng, m);
+        double g1 = gamma_draw(&s->L.rng, s->cfg.mixup), g2 = gamma_draw(&s->L.rng, s->cfg.mixup);
+        float lam = (float)(g1 / (g1 + g2 + 1e-300));
+        if (lam < 0.5f) lam = 1 - lam;
+        const float *xi = s->bx + i * d, *xj = s->bx + j * d;
+        float *x = s->tx + i * d, *q = s->tsoft + i * c;
+        for (size_t k = 0; k < d; k++) x[k] = lam * xi[k] + (1 - lam) * xj[k];
+        for (size_t k = 0; k < c; k++) {
+            float qi = s->by[i] >= 0 ? (float)(s->by[i] == (int32_t)k) : s->bsoft[i * c + k];
+            float qj = s->by[j] >= 0 ? (float)(s->by[j] == (int32_t)k) : s->bsoft[j * c + k];
+            q[k] = lam * qi + (1 - lam) * qj;
+        }
+        s->ty[i] = -1;
+        s->tw[i] = lam * s->bw[i] + (1 - lam) * s->bw[j];
+    }
+}
+
+/* One training step on rows [0, m) of the buffer. */
+static int train_rows(student *s, pf_ctx *ctx, size_t m)
+{
+    size_t d = s->dim, c = s->classes;
+    int cons = s->cfg.consistency > 0;
+    size_t rows = cons ? 2 * m : m;
+    if (rows > s->tcap) {
+        GROW(s->tx, rows * d, "a training step");
+        GROW(s->tsoft, rows * c, "a training step");
+        GROW(s->tw, rows, "a training step");
+        GROW(s->ty, rows, "a training step");
+        s->tcap = rows;
+    }
+    memcpy(s->tx, s->bx, m * d * sizeof *s->tx);
+    memcpy(s->tsoft, s->bsoft, m * c * sizeof *s->tsoft);
+    memcpy(s->ty, s->by, m * sizeof *s->ty);
+    memcpy(s->tw, s->bw, m * sizeof *s->tw);
+    if (s->cfg.mixup > 0) mix_rows(s, m);
+    int rc;
+    if (cons) {
+        /* Weak view: x + N(0, weak_noise^2); its prediction is the target of a second strong view. */
+        float *wx = s->tx + m * d;
+        memcpy(wx, s->bx, m * d * sizeof *wx);
+        if (s->cfg.weak_noise > 0 && (rc = pf_mlp_augment(wx, m, d, 0.0f, (float)s->cfg.weak_noise, &s->L.rng)) < 0)
+            return rc;
+        if ((rc = pf_mlp_predict_proba(s->L.model, wx, m, 1.0f, s->tsoft + m * c)) < 0) return rc;
+        memcpy(wx, s->bx, m * d * sizeof *wx); /* the strong view is made from the clean row by the learner */
+        /* The batch loss is a mean over 2m rows: doubling the weights keeps each term's scale. */
+        for (size_t i = 0; i < m; i++) {
+            s->tw[i] *= 2.0f;
+            s->ty[m + i] = -1;
+            s->tw[m + i] = 2.0f * (float)s->cfg.consistency;
+        }
+    }
+    for (int64_t k = 0; k < s->cfg.steps; k++) {
+        double loss;
+        rc = pf_learner_train(&s->L, s->tx, rows, s->ty, s->tsoft, s->tw, (float)s->cfg.temperature, &loss);
+        if (rc == PF_ERANGE) { /* non-finite loss: drop the minibatch, keep the model */
+            pf_ctx_count(ctx, "dropped_batches", 1);
+            PF_WARN("dropped a minibatch: %s", pf_error_last());
+            return 0;
+        }
+        if (rc < 0) return rc;
+        if (s->avg) {
+            /* Warm-up: m_t = min(ema, (1 + t) / (10 + t)), so early averages are not
+             * dominated by the initialization (TensorFlow's num_updates rule). */
+            double t = (double)pf_mlp_get_counters(s->L.model).steps;
+            double mom = fmin(s->cfg.ema, (1 + t) / (10 + t));
+            if ((rc = pf_mlp_ema_update(s->avg, s->L.model, (float)mom)) < 0) return rc;
+        }
+        pf_ctx_gauge(ctx, "loss", loss);
+    }
+    pf_ctx_count(ctx, "trained", (double)m);
+    if (pf_mlp_get_counters(s->L.model).steps >= s->last_publish_step + (uint64_t)s->cfg.publish_every)
+        return publish(s, ctx, 0);
+    return 0;
+}
+
+/* Train on full minibatches (or everything, when flushing); keep the rest. */
+static int train_buffered(student *s, pf_ctx *ctx, int flush)
+{
+    size_t mb = s->cfg.batch > 0 ? (size_t)s->cfg.batch : s->bn;
+    size_t done = 0;
+    int rc = 0;
+    while (rc == 0 && s->bn - done >= mb && mb > 0) {
+        if (done) { /* move the next minibatch to the front */
+            memmove(s->bx, s->bx + done * s->dim, mb * s->dim * sizeof *s->bx);
+            memmove(s->bsoft, s->bsoft + done * s->classes, mb * s->classes * sizeof *s->bsoft);
+            memmove(s->by, s->by + done, mb * sizeof *s->by);
+            memmove(s->bw, s->bw + done, mb * sizeof *s->bw);
+        }
+        rc = train_rows(s, ctx, mb);
+        done += mb;
+    }
+    size_t left = s->bn - done;
+    if (left && done) {
+        memmove(s->bx, s->bx + done * s->dim, left * s->dim * sizeof *s->bx);
+        memmove(s->bsoft, s->bsoft + done * s->classes, left * s->classes * sizeof *s->bsoft);
+        memmove(s->by, s->by + done, left * sizeof *s->by);
+        memmove(s->bw, s->bw + done, left * sizeof *s->bw);
+    }
+    s->bn = left;
+    if (rc == 0 && flush && s->bn) {
+        rc = train_rows(s, ctx, s->bn);
+        s->bn = 0;
+    }
     return rc;
 }
 
@@ -137,17 +324,18 @@ static int student_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg
         pf_ctx_count(ctx, "untargeted", (double)n);
         return 0;
     }
-    if (!s->ready && (rc = build(s, ctx, b->dim, (uint32_t)pf_ctx_graph(ctx)->cfg.classes)) < 0) return rc;
-    if (b->dim != pf_mlp_input_dim(s->L.model)) {
-        pf_ctx_count(ctx, "wrong_dim", (double)n);
+    if (!s->ready && (rc = build(s, b->dim, (uint32_t)pf_ctx_graph(ctx)->cfg.classes)) < 0) return rc;
+    size_t c = s->classes;
+    if (b->dim != s->dim || (b->n_soft && b->n_soft != n * c) || (b->n_targets && b->n_targets != n) ||
+        (b->n_weights && b->n_weights != n)) {
+        pf_ctx_count(ctx, "wrong_shape", (double)n);
         return 0;
     }
     /* Prequential: predict the samples with a given label before training on them. */
-    if (b->n_labels) {
-        if (n > s->cap) {
-            int32_t *p = realloc(s->pred, n * sizeof *p);
-            if (!p) return pf_errorf(PF_ENOMEM, "mlp_student: out of memory");
-            s->pred = p, s->cap = n;
+    if (b->n_labels == n) {
+        if (n > s->pcap) {
+            GROW(s->pred, n, "predictions");
+            s->pcap = n;
         }
         if ((rc = pf_mlp_predict(s->L.model, b->x, n, s->pred)) < 0) return rc;
         for (size_t i = 0; i < n; i++) {
@@ -156,25 +344,20 @@ static int student_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg
             s->preq_correct += s->pred[i] == b->labels[i];
         }
     }
-    /* A soft row is used where targets[i] is -1 (pf_mlp_train_step). */
-    const int32_t *targets = b->n_soft ? NULL : b->targets;
-    const float *soft = b->n_soft ? b->soft : NULL;
-    for (int64_t k = 0; k < s->cfg.steps; k++) {
-        double loss;
-        rc = pf_learner_train(&s->L, b->x, n, targets, soft, b->n_weights ? b->weights : NULL,
-                              (float)s->cfg.temperature, &loss);
-        if (rc == PF_ERANGE) { /* non-finite loss: drop the batch, keep the model */
-            pf_ctx_count(ctx, "dropped_batches", 1);
-            PF_WARN("dropped a batch: %s", pf_error_last());
-            return 0;
-        }
-        if (rc < 0) return rc;
-        pf_ctx_gauge(ctx, "loss", loss);
+    if ((rc = reserve(s, s->bn + n)) < 0) return rc;
+    memcpy(s->bx + s->bn * s->dim, b->x, n * s->dim * sizeof *s->bx);
+    for (size_t i = 0; i < n; i++) {
+        size_t r = s->bn + i;
+        /* A soft row is used where the target is -1 (pf_mlp_train_step). */
+        s->by[r] = b->n_soft ? -1 : b->targets[i];
+        s->bw[r] = b->n_weights ? b->weights[i] : 1.0f;
+        if (b->n_soft) memcpy(s->bsoft + r * c, b->soft + i * c, c * sizeof *s->bsoft);
+        else memset(s->bsoft + r * c, 0, c * sizeof *s->bsoft);
+        if (!b->n_soft && (s->by[r] < 0 || s->by[r] >= (int32_t)c)) s->bw[r] = 0, s->by[r] = 0; /* rejected row */
     }
-    pf_ctx_count(ctx, "trained", (double)n);
+    s->bn += n;
+    if ((rc = train_buffered(s, ctx, 0)) < 0) return rc;
     if (s->preq_seen) pf_ctx_gauge(ctx, "preq_accuracy", (double)s->preq_correct / (double)s->preq_seen);
-    if (pf_mlp_get_counters(s->L.model).steps >= s->last_publish_step + (uint64_t)s->cfg.publish_every)
-        return publish(s, ctx, 0);
     return 0;
 }
 
@@ -182,7 +365,8 @@ static int student_drain(void *state, pf_ctx *ctx)
 {
     student *s = state;
     if (!s->ready) return 0;
-    int rc = publish(s, ctx, 1);
+    int rc = train_buffered(s, ctx, 1);
+    if (rc == 0) rc = publish(s, ctx, 1);
     if (rc == 0) PF_INFO("final model v%llu saved to %s", (unsigned long long)s->version, s->save);
     return rc;
 }
@@ -192,7 +376,9 @@ static void student_stop(void **state, pf_ctx *ctx)
     student *s = *state;
     if (!s) return;
     pf_learner_fini(&s->L);
-    free(s->probs), free(s->pred);
+    pf_mlp_destroy(&s->avg);
+    free(s->bx), free(s->bsoft), free(s->bw), free(s->by);
+    free(s->tx), free(s->tsoft), free(s->tw), free(s->ty), free(s->pred);
     free(s);
     *state = NULL;
 }
@@ -206,7 +392,7 @@ static const pf_node_ops student_ops = {
 
 const pf_kind pf_kind_mlp_student = {
     .name = "mlp_student",
-    .summary = "online MLP/softmax student on weighted hard or soft targets; publishes snapshots",
+    .summary = "online MLP/softmax student on weighted hard or soft targets, minibatched; publishes snapshots",
     .params = student_params,
     .config_size = sizeof(student_cfg),
     .ports = student_ports,

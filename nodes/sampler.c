@@ -183,6 +183,7 @@ static void lease_del(leases *l, uint64_t id)
 typedef struct sampler {
     sampler_cfg cfg;
     pf_label_store *store;
+    char store_path[4200];
     uint32_t dim, classes;
     size_t batch;
     idq fresh;     /* new arrivals, persisted, not yet forwarded */
@@ -202,6 +203,8 @@ typedef struct sampler {
     uint32_t *flags;
     pf_label_record *recs;
     size_t recs_cap;
+    uint8_t *known; /* [known_cap]: per sample of an arriving batch, already stored */
+    size_t known_cap;
 } sampler;
 
 static uint64_t wall_ms(void)
@@ -242,7 +245,7 @@ static int open_store(sampler *s, pf_ctx *ctx, uint32_t dim)
     const pf_graph *g = pf_ctx_graph(ctx);
     pf_label_store_opts o = {.dim = dim, .classes = (uint32_t)g->cfg.classes,
                              .map_size = (uint64_t)s->cfg.map_mb << 20};
-    int rc = pf_label_store_open(g->cfg.store, &o, &s->store);
+    int rc = pf_label_store_open(s->store_path, &o, &s->store);
     if (rc < 0) return rc;
     s->dim = pf_label_store_dim(s->store);
     s->classes = pf_label_store_classes(s->store);
@@ -255,7 +258,7 @@ static int open_store(sampler *s, pf_ctx *ctx, uint32_t dim)
     pf_label_counts c;
     if (pf_label_store_counts(s->store, &c) == 0 && c.samples)
         PF_INFO("store %s: %llu samples, %llu decided; %zu undecided queued again, %zu labeled for replay",
-                g->cfg.store, (unsigned long long)c.samples, (unsigned long long)c.decided, s->resend.len,
+                s->store_path, (unsigned long long)c.samples, (unsigned long long)c.decided, s->resend.len,
                 s->nlabeled);
     pf_ctx_gauge(ctx, "stored", (double)c.samples);
     /* Shuffle the labeled pool once; later passes reshuffle. */
@@ -272,7 +275,7 @@ static void sampler_free(sampler *s)
     pf_label_store_close(&s->store);
     free(s->fresh.v), free(s->resend.v), free(s->labeled);
     free(s->lease.t), free(s->lease.order.v);
-    free(s->ids), free(s->origin), free(s->x), free(s->labels), free(s->flags), free(s->recs);
+    free(s->ids), free(s->origin), free(s->x), free(s->labels), free(s->flags), free(s->recs), free(s->known);
     free(s);
 }
 
@@ -285,6 +288,14 @@ static int sampler_start(pf_ctx *ctx, const void *cfgp, void **state)
     s->cfg = *cfg;
     s->batch = (size_t)(cfg->batch ? cfg->batch : g->cfg.batch);
     pf_rng_seed(&s->rng, pf_ctx_seed(ctx));
+    /* The default store (<run_dir>/store) follows a run directory given on the
+     * command line (--run-dir), like the sockets and cursors do. */
+    char dflt[4200];
+    snprintf(dflt, sizeof dflt, "%s/store", g->cfg.run_dir);
+    if (strcmp(g->cfg.store, dflt) == 0)
+        snprintf(s->store_path, sizeof s->store_path, "%s/store", pf_ctx_run_dir(ctx));
+    else
+        snprintf(s->store_path, sizeof s->store_path, "%s", g->cfg.store);
     s->ids = malloc(s->batch * sizeof *s->ids);
     s->origin = malloc(s->batch * sizeof *s->origin);
     s->labels = malloc(s->batch * sizeof *s->labels);
@@ -299,7 +310,7 @@ static int sampler_start(pf_ctx *ctx, const void *cfgp, void **state)
     pf_label_store_opts probe = {.readonly = 1};
     pf_label_store *existing = NULL;
     uint32_t dim = (uint32_t)g->cfg.dim;
-    if (!dim && pf_label_store_open(g->cfg.store, &probe, &existing) == 0) {
+    if (!dim && pf_label_store_open(s->store_path, &probe, &existing) == 0) {
         dim = pf_label_store_dim(existing);
         pf_label_store_close(&existing);
     }
@@ -323,6 +334,17 @@ static int on_samples(sampler *s, pf_ctx *ctx, const pf_msg *msg)
         return 0;
     }
     if (!s->store && (rc = open_store(s, ctx, b->dim)) < 0) return rc;
+    /* Which of them are new: a source re-sending after a crash must not add a
+     * labeled sample to the replay pool twice. */
+    if (b->n_ids > s->known_cap) {
+        uint8_t *k = realloc(s->known, b->n_ids);
+        if (!k) return pf_errorf(PF_ENOMEM, "sampler: out of memory");
+        s->known = k, s->known_cap = b->n_ids;
+    }
+    for (size_t i = 0; i < b->n_ids; i++) {
+        pf_label_sample smp;
+        s->known[i] = pf_label_store_get_sample(s->store, b->ids[i], &smp, NULL) == 0;
+    }
     rc = pf_label_store_put_samples(s->store, b->n_ids, b->dim, b->ids, b->x, b->n_labels ? b->labels : NULL,
                                     wall_ms(), msg->sender);
     if (rc == PF_EINVAL || rc == PF_EMISMATCH) {
@@ -341,7 +363,7 @@ static int on_samples(sampler *s, pf_ctx *ctx, const pf_msg *msg)
         /* A sample already decided (a source re-sending after a crash) is not queried again. */
         pf_label_record r;
         if (pf_label_store_get_label(s->store, b->ids[i], &r) == 0 && !lab) continue;
-        if (lab && !lease_find(&s->lease, b->ids[i]) && (rc = add_labeled(s, b->ids[i])) < 0) return rc;
+        if (lab && !s->known[i] && (rc = add_labeled(s, b->ids[i])) < 0) return rc;
         if ((rc = idq_push(&s->fresh, b->ids[i])) < 0) return rc;
     }
     pf_ctx_gauge(ctx, "fresh", (double)s->fresh.len);

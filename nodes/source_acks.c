@@ -73,7 +73,7 @@ void pf_source_acks_skip_to(pf_source_acks *a, uint64_t prefix)
     if (prefix <= a->prefix) return;
     uint64_t shift = prefix - a->prefix;
     if (shift >= a->cap) {
-        memset(a->acked, 0, a->cap);
+        if (a->cap) memset(a->acked, 0, a->cap); /* acked is NULL while cap is 0 */
     } else {
         memmove(a->acked, a->acked + shift, a->cap - (size_t)shift);
         memset(a->acked + a->cap - shift, 0, (size_t)shift);

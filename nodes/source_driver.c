@@ -201,3 +201,20 @@ int pf_source_driver_drain(pf_source_driver *d, pf_ctx *ctx)
     write_cursor(d);
     return pf_truth_writer_flush(d->truth);
 }
+
+uint64_t pf_source_driver_acked(const pf_source_driver *d)
+{
+    return d->acks_wired ? pf_source_acks_prefix(d->acks) : d->produced;
+}
+
+void pf_source_driver_skip_to(pf_source_driver *d, uint64_t pos)
+{
+    if (pos <= d->produced) return;
+    pf_source_acks_skip_to(d->acks, pos);
+    d->produced = d->start_pos = pos;
+}
+
+uint64_t pf_source_driver_produced(const pf_source_driver *d)
+{
+    return d->produced;
+}

@@ -60,4 +60,15 @@ int pf_source_driver_process(pf_source_driver *d, pf_ctx *ctx, const pf_msg *msg
 /* Flush the truth file and the cursor. */
 int pf_source_driver_drain(pf_source_driver *d, pf_ctx *ctx);
 
+/* For live sources (total = 0) that track their own progress:
+ * _acked is the contiguous acknowledged prefix (every position below it is
+ * persisted by the sampler; without the acks port wired, nothing can be
+ * known persisted and it is what was emitted); _skip_to, before the first tick,
+ * declares positions below pos already persisted (the kind's own durable
+ * state says so), so the driver neither re-sends nor asks fill() for them. */
+uint64_t pf_source_driver_acked(const pf_source_driver *d);
+void pf_source_driver_skip_to(pf_source_driver *d, uint64_t pos);
+/* Positions produced so far (the next new position). */
+uint64_t pf_source_driver_produced(const pf_source_driver *d);
+
 #endif

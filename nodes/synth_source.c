@@ -32,6 +32,7 @@ typedef struct synth_cfg {
     int64_t seed;
     double separation;
     double rate;
+    int64_t ack_timeout_ms;
 } synth_cfg;
 
 static const pf_param synth_params[] = {
@@ -43,6 +44,7 @@ static const pf_param synth_params[] = {
     PF_PARAM_INT(synth_cfg, seed, -1, -1, 1e18, "seed for class means and noise; -1 = the graph's seed"),
     PF_PARAM_FLOAT(synth_cfg, separation, 3.0, 0, 1000, "distance scale between class means"),
     PF_PARAM_FLOAT(synth_cfg, rate, 0, 0, 1e9, "samples per second; 0 = as fast as downstream takes them"),
+    PF_PARAM_INT(synth_cfg, ack_timeout_ms, 5000, 10, 3600000, "re-send a sample not acknowledged by the sampler within this"),
     PF_PARAM_END,
 };
 
@@ -128,6 +130,7 @@ static int synth_start(pf_ctx *ctx, const void *cfgp, void **state)
         .classes = s->classes,
         .batch = (uint32_t)cfg->batch,
         .rate = cfg->rate / (double)reps,
+        .ack_timeout_ms = (uint64_t)cfg->ack_timeout_ms,
         .fill = synth_fill,
         .position = synth_position,
     };

@@ -73,6 +73,11 @@ int pf_endpoint_supervisor(const char *run_dir, char *buf, size_t len)
     return ipc_path(run_dir, "supervisor", buf, len);
 }
 
+int pf_endpoint_control(const char *run_dir, char *buf, size_t len)
+{
+    return ipc_path(run_dir, "control", buf, len);
+}
+
 int pf_mkdirs(const char *path)
 {
     char tmp[4096];

@@ -11,7 +11,8 @@
  *                                             tcp://<host of N>:<same port>
  *
  * and every input connects to all instances of every output wired to it.
- * The supervisor's stats socket is ipc://<run_dir>/sock/supervisor.
+ * The supervisor's stats socket is ipc://<run_dir>/sock/supervisor, its
+ * control socket ipc://<run_dir>/sock/control.
  */
 #ifndef PF_ENDPOINT_H
 #define PF_ENDPOINT_H
@@ -31,6 +32,10 @@ int pf_endpoint_output(const pf_graph *g, const char *run_dir, size_t node, int 
 
 /* Address of the supervisor's stats socket. Same errors. */
 int pf_endpoint_supervisor(const char *run_dir, char *buf, size_t len);
+
+/* Address of the supervisor's control socket (PUB: the set of finished
+ * instances, one byte per flat instance). Same errors. */
+int pf_endpoint_control(const char *run_dir, char *buf, size_t len);
 
 /* Create <run_dir> and <run_dir>/sock (mkdir -p). Returns 0 or PF_EIO. */
 int pf_endpoint_prepare(const char *run_dir);

@@ -18,15 +18,22 @@
  * end-of-stream on feedback inputs) -> done. End-of-stream is re-sent every
  * EOS_RESEND_MS while flushing, so a downstream instance restarted after it
  * lost the first one still learns the stream ended; receivers count each
- * sender once.
+ * sender once. An upstream instance that has exited cannot re-send: under
+ * the supervisor, an instance counts end-of-stream from every instance the
+ * supervisor says has finished (--ended at start, then the supervisor's
+ * control socket, which publishes the finished set while the run lasts).
  *
  * Every frame is untrusted: wrong frame counts, bad headers and payloads
  * that fail pf_wire_decode are counted in "bad_frames", logged once per
  * (port, reason kind), and dropped.
+ *
+ * Tests make an instance fail on purpose with PF_FAULT (runtime/inject.h);
+ * the loop counts batches and fails where the rule says.
  */
 #include "runtime/node_loop.h"
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
+#include "runtime/inject.h"
 #include "runtime/log.h"
 
 #include <errno.h>
@@ -43,6 +50,7 @@
 #define BACKLOG_POLL_MS 2     /* poll timeout while an output has a backlog */
 #define STOP_FLUSH_MS 1000    /* on SIGTERM, time given to queued output */
 #define LINGER_MS 2000        /* zmq linger on close: queued frames get this long */
+#define STATS_LINGER_MS 500   /* the final stats reach a live supervisor; a dead one costs this */
 #define PUBSUB_HWM 1000       /* messages; subscribers drain eagerly, keeping the newest */
 #define MAX_METRICS 64
 #define MAX_BAD_KINDS 64      /* distinct (port, reason) pairs logged once each */
@@ -124,7 +132,12 @@ struct pf_ctx {
     size_t nmetrics;
     uint32_t bad_logged[MAX_BAD_KINDS];
     size_t nbad_logged;
-    const uint8_t *ended; /* [ninstances] from the supervisor: instances already finished */
+    uint8_t *ended;       /* [ninstances]: instances the supervisor says finished */
+    void *control_sock;   /* SUB to the supervisor's finished set, when supervised */
+    int has_data_in;      /* some non-feedback data input is wired (else: a source) */
+    pf_inject fault;      /* PF_FAULT rule for this incarnation, if any */
+    uint64_t fault_batches;
+    int fault_hit;        /* the rule fired: the loop fails */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -216,6 +229,19 @@ static void header_for(pf_ctx *ctx, out_port *op, pf_msg_type type, uint8_t hdr[
     pf_wire_header_encode(&h, hdr);
 }
 
+/* Count one batch towards a PF_FAULT rule; 1 when the rule fires. */
+static int fault_step(pf_ctx *ctx)
+{
+    if (ctx->fault.action == PF_INJECT_NONE || ctx->fault_hit) return ctx->fault_hit;
+    if (++ctx->fault_batches < ctx->fault.after) return 0;
+    if (ctx->fault.action == PF_INJECT_KILL) {
+        PF_WARN("killing itself after %llu batches (PF_FAULT)", (unsigned long long)ctx->fault_batches);
+        raise(SIGKILL);
+    }
+    ctx->fault_hit = 1;
+    return 1;
+}
+
 static void buf_release(pf_buf *b)
 {
     if (b && --b->refs == 0) free(b);
@@ -286,6 +312,7 @@ int pf_ctx_emit(pf_ctx *ctx, int port, pf_msg_type type, const void *msg)
         size_t n = ((const Pf__Batch *)msg)->n_ids;
         for (size_t t = 0; t < op->ntargets && rc == 0; t++) rc = enqueue(&op->targets[t], hdr, b, -1, 1, n);
         if (op == first_data_out(ctx)) pf_ctx_count(ctx, "samples_out", (double)n);
+        if (!ctx->has_data_in) fault_step(ctx);
     }
     buf_release(b);
     ctx->emitted = 1;
@@ -344,6 +371,20 @@ static int try_send(pf_ctx *ctx, out_port *op, out_target *t, qmsg *m)
     return 0;
 }
 
+/* Nobody can ever read m: every instance it may go to has finished (the
+ * supervisor says so), e.g. an end-of-stream re-sent to a downstream instance
+ * that already ended. Dropping it keeps a finished peer, which ROUTER_MANDATORY
+ * reports as unreachable forever, from holding this instance in FLUSHING. */
+static int dest_ended(const pf_ctx *ctx, const out_target *t, const qmsg *m)
+{
+    size_t first = ctx->g->nodes[t->node].first_instance;
+    if (!ctx->ended) return 0;
+    if (m->to >= 0) return ctx->ended[first + (size_t)m->to];
+    for (int i = 0; i < t->ninst; i++)
+        if (!ctx->ended[first + (size_t)i]) return 0;
+    return 1;
+}
+
 static void flush_outputs(pf_ctx *ctx)
 {
     for (size_t o = 0; o < ctx->nouts; o++) {
@@ -351,7 +392,7 @@ static void flush_outputs(pf_ctx *ctx)
         if (op->mode != PF_DATA) continue;
         for (size_t t = 0; t < op->ntargets; t++) {
             out_target *tg = &op->targets[t];
-            while (tg->head && try_send(ctx, op, tg, tg->head)) {
+            while (tg->head && (dest_ended(ctx, tg, tg->head) || try_send(ctx, op, tg, tg->head))) {
                 qmsg *m = tg->head;
                 tg->head = m->next;
                 if (!tg->head) tg->tail = NULL;
@@ -371,8 +412,12 @@ static int backlog(const pf_ctx *ctx)
     return 0;
 }
 
-/* Queue end-of-stream to every instance of every target, and publish it on pubsub ports. */
-static int send_eos(pf_ctx *ctx)
+/* Queue end-of-stream to every instance of every target, and publish it on
+ * pubsub ports. A re-send (resend=1) is best effort: it is offered once to
+ * each instance whose first end-of-stream already left, never queued, so an
+ * instance that has exited (and will never read it) cannot hold this one in
+ * FLUSHING with a backlog that never drains. */
+static int send_eos(pf_ctx *ctx, int resend)
 {
     for (size_t o = 0; o < ctx->nouts; o++) {
         out_port *op = &ctx->outs[o];
@@ -395,12 +440,20 @@ static int send_eos(pf_ctx *ctx)
                 for (qmsg *m = tg->head; m; m = m->next)
                     if (!m->is_batch && m->to == i) queued = 1;
                 if (queued) continue;
+                if (resend && ctx->ended[ctx->g->nodes[tg->node].first_instance + (size_t)i]) continue;
                 Pf__Eos e = PF__EOS__INIT;
                 e.batches = tg->sent_batches[i];
                 e.samples = tg->sent_samples[i];
                 pf_buf *b = encode(PF_MSG_EOS, &e);
                 if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
                 header_for(ctx, op, PF_MSG_EOS, hdr);
+                if (resend) {
+                    qmsg m = {.to = i, .payload = b};
+                    memcpy(m.hdr, hdr, sizeof hdr);
+                    try_send(ctx, op, tg, &m);
+                    free(b);
+                    continue;
+                }
                 int rc = enqueue(tg, hdr, b, i, 0, 0);
                 if (rc < 0) {
                     free(b);
@@ -434,7 +487,7 @@ static int inputs_ended(const pf_ctx *ctx, int feedback)
         if (feedback && ip->mode == PF_PUBSUB) continue; /* nobody waits on a model feedback */
         any = 1;
         for (size_t s = 0; s < ctx->g->ninstances; s++)
-            if (ip->expected[s] && !ip->eos[s] && !(ctx->ended && ctx->ended[s])) return 0;
+            if (ip->expected[s] && !ip->eos[s] && !ctx->ended[s]) return 0;
     }
     if (!feedback && !any) return ctx->finished;
     return 1;
@@ -492,10 +545,24 @@ static int receive_one(pf_ctx *ctx, in_port *ip)
         int prc = ctx->kind->ops->process ? ctx->kind->ops->process(ctx->state, ctx, ip->port, &msg) : 0;
         pf_wire_msg_free(&msg);
         if (prc < 0) rc = pf_error_wrap(prc, "%s: process: ", ctx->name);
+        else if (ctx->has_data_in && fault_step(ctx)) rc = pf_errorf(PF_ESTATE, "%s: failing on purpose after %llu batches (PF_FAULT)",
+                                                 ctx->name, (unsigned long long)ctx->fault_batches);
     }
     zmq_msg_close(&f0);
     zmq_msg_close(&f1);
     return rc;
+}
+
+/* Merge the supervisor's finished set: one frame, one byte (0 or 1) per instance. */
+static void read_control(pf_ctx *ctx)
+{
+    uint8_t buf[4096];
+    int n;
+    while ((n = zmq_recv(ctx->control_sock, buf, sizeof buf, ZMQ_DONTWAIT)) >= 0) {
+        if ((size_t)n != ctx->g->ninstances || (size_t)n > sizeof buf) continue; /* not ours: ignore */
+        for (size_t i = 0; i < (size_t)n; i++)
+            if (buf[i] == 1) ctx->ended[i] = 1;
+    }
 }
 
 static int dispatch_latest(pf_ctx *ctx)
@@ -617,6 +684,7 @@ static int setup_inputs(pf_ctx *ctx)
         ip->port = p;
         ip->mode = k->ports[p].mode;
         ip->feedback = (k->ports[p].flags & PF_PORT_FEEDBACK) != 0;
+        if (ip->mode == PF_DATA && !ip->feedback) ctx->has_data_in = 1;
         ip->expected = calloc(g->ninstances, 1);
         ip->eos = calloc(g->ninstances, 1);
         if (!ip->expected || !ip->eos) return pf_errorf(PF_ENOMEM, "out of memory");
@@ -626,7 +694,7 @@ static int setup_inputs(pf_ctx *ctx)
         zmq_setsockopt(ip->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
         zmq_setsockopt(ip->sock, ZMQ_LINGER, &linger, sizeof linger);
         if (ip->mode == PF_DATA) {
-            char id[160];
+            char id[sizeof ctx->name + 64];
             snprintf(id, sizeof id, "%s/%s", ctx->name, k->ports[p].name);
             zmq_setsockopt(ip->sock, ZMQ_ROUTING_ID, id, strlen(id));
         } else {
@@ -680,6 +748,7 @@ static void teardown(pf_ctx *ctx)
     }
     free(ctx->ins);
     if (ctx->stats_sock) zmq_close(ctx->stats_sock);
+    if (ctx->control_sock) zmq_close(ctx->control_sock);
     if (ctx->zctx) zmq_ctx_term(ctx->zctx);
 }
 
@@ -690,10 +759,13 @@ static int loop(pf_ctx *ctx)
     const pf_node_ops *ops = ctx->kind->ops;
     uint64_t tick_ms = (uint64_t)ctx->g->cfg.tick_ms;
     uint64_t next_tick = now_ms(), next_stats = now_ms(), next_eos = 0;
-    zmq_pollitem_t items[64];
+    zmq_pollitem_t items[65];
     in_port *polled[64];
     while (ctx->st != DONE) {
         if (stop_signal) return PF_EINTR;
+        if (ctx->fault_hit)
+            return pf_errorf(PF_ESTATE, "%s: failing on purpose after %llu batches (PF_FAULT)", ctx->name,
+                             (unsigned long long)ctx->fault_batches);
         flush_outputs(ctx);
         int bl = backlog(ctx);
         int n = 0;
@@ -708,7 +780,8 @@ static int loop(pf_ctx *ctx)
         if (bl && timeout > BACKLOG_POLL_MS) timeout = BACKLOG_POLL_MS;
         if (ctx->emitted && !bl) timeout = 0; /* a producer keeps producing */
         ctx->emitted = 0;
-        if (zmq_poll(items, n, timeout) < 0) {
+        if (ctx->control_sock) items[n] = (zmq_pollitem_t){ctx->control_sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(items, n + (ctx->control_sock != NULL), timeout) < 0) {
             if (errno == EINTR) continue;
             return pf_errorf(PF_EZMQ, "%s: poll: %s", ctx->name, zmq_strerror(errno));
         }
@@ -721,6 +794,7 @@ static int loop(pf_ctx *ctx)
                 if (polled[i]->mode == PF_DATA && !polled[i]->feedback && backlog(ctx)) break;
             }
         }
+        if (ctx->control_sock && (items[n].revents & ZMQ_POLLIN)) read_control(ctx);
         int rc = dispatch_latest(ctx);
         if (rc < 0) return rc;
         t = now_ms();
@@ -743,7 +817,7 @@ static int loop(pf_ctx *ctx)
         }
         if (ctx->st == FLUSHING) {
             if (t >= next_eos) {
-                rc = send_eos(ctx);
+                rc = send_eos(ctx, next_eos != 0);
                 if (rc < 0) return rc;
                 next_eos = t + EOS_RESEND_MS;
                 flush_outputs(ctx);
@@ -758,6 +832,11 @@ static int loop(pf_ctx *ctx)
     return 0;
 }
 
+int pf_node_stop_signal(void)
+{
+    return (int)stop_signal;
+}
+
 int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts *opts)
 {
     pf_ctx *ctx = calloc(1, sizeof *ctx);
@@ -770,11 +849,18 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
     ctx->sender = (uint32_t)(gn->first_instance + (size_t)instance);
     ctx->kind = gn->kind;
     ctx->start_ms = now_ms();
-    ctx->ended = opts ? opts->ended : NULL;
+    ctx->ended = calloc(g->ninstances ? g->ninstances : 1, 1);
+    if (!ctx->ended) {
+        rc = pf_errorf(PF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (opts && opts->ended) memcpy(ctx->ended, opts->ended, g->ninstances);
     snprintf(ctx->name, sizeof ctx->name, "%s#%d", gn->name, instance);
     snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", (opts && opts->run_dir) ? opts->run_dir : g->cfg.run_dir);
     ctx->limits = (pf_wire_limits){PF_WIRE_MAX_BYTES, (uint32_t)g->cfg.dim, (uint32_t)g->cfg.classes};
     pf_log_set_ident(ctx->name);
+    if ((rc = pf_inject_parse(getenv("PF_FAULT"), ctx->name, opts ? opts->restarts : 0, &ctx->fault)) < 0)
+        goto out;
 
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
@@ -793,10 +879,15 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
         char ep[PF_ENDPOINT_MAX];
         if ((rc = pf_endpoint_supervisor(ctx->run_dir, ep, sizeof ep)) < 0) goto out;
         ctx->stats_sock = zmq_socket(ctx->zctx, ZMQ_PUSH);
-        int linger = 0, hwm = 16;
+        int linger = STATS_LINGER_MS, hwm = 16;
         zmq_setsockopt(ctx->stats_sock, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(ctx->stats_sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
         zmq_connect(ctx->stats_sock, ep);
+        if ((rc = pf_endpoint_control(ctx->run_dir, ep, sizeof ep)) < 0) goto out;
+        ctx->control_sock = zmq_socket(ctx->zctx, ZMQ_SUB);
+        zmq_setsockopt(ctx->control_sock, ZMQ_LINGER, &linger, sizeof linger);
+        zmq_setsockopt(ctx->control_sock, ZMQ_SUBSCRIBE, "", 0);
+        zmq_connect(ctx->control_sock, ep);
     }
     if (gn->kind->ops->start && (rc = gn->kind->ops->start(ctx, gn->cfg, &ctx->state)) < 0) {
         rc = pf_error_wrap(rc, "%s: start: ", ctx->name);
@@ -821,6 +912,7 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
 out:
     if (ctx->state && gn->kind->ops->stop) gn->kind->ops->stop(&ctx->state, ctx);
     teardown(ctx);
+    free(ctx->ended);
     free(ctx);
     return rc;
 }

@@ -28,12 +28,20 @@ typedef struct pf_node_opts {
     const uint8_t *ended;  /* [ninstances] or NULL: instances that already finished, whose
                             * end-of-stream this one may have missed (set by the supervisor
                             * when it restarts an instance) */
+    int restarts;          /* how many times the supervisor restarted this instance before
+                            * (0 = first start); selects PF_FAULT rules (runtime/inject.h) */
 } pf_node_opts;
 
 /* Run instance `instance` of node `node` until end-of-stream or SIGTERM/SIGINT.
  * Returns 0 when it finished or was stopped cleanly; a negative code when a
  * kind op or the transport failed (message in pf_error_last()). */
 int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts *opts);
+
+/* The signal (SIGTERM, SIGINT) that stopped pf_node_run in this process, or 0
+ * when it ran to end-of-stream. `pseudoflow node` then exits 128 + signal, as
+ * a shell would report it, so a supervisor never takes an instance that was
+ * stopped half-way for one that finished its stream. */
+int pf_node_stop_signal(void);
 
 /* --- what a kind may ask of its context ---------------------------------- */
 

@@ -9,7 +9,9 @@
  *
  * A restarted instance is told which instances have already finished
  * (--ended), because an end-of-stream they sent to its previous incarnation
- * died with it.
+ * died with it. An upstream instance that finishes after the restart cannot
+ * tell it either, so the supervisor also publishes the finished set on its
+ * control socket every CONTROL_EVERY_MS while the run lasts.
  */
 #include "runtime/supervisor.h"
 #include "runtime/endpoint.h"
@@ -34,6 +36,7 @@
 #define PROGRESS_TTY_MS 1000     /* live redraw interval on a terminal */
 #define PROGRESS_LOG_MS 10000    /* progress log line interval otherwise */
 #define MAX_STATS 64
+#define CONTROL_EVERY_MS 200     /* publish the finished set this often */
 
 typedef struct child {
     size_t node;
@@ -55,7 +58,7 @@ typedef struct sup {
     char exe[4096];
     child *kids;
     size_t nkids;
-    void *zctx, *stats;
+    void *zctx, *stats, *control;
     int tty;
     int drawn_lines;
     uint64_t t0;
@@ -87,8 +90,9 @@ static void sleep_ms(long ms)
 static int spawn(sup *s, child *c)
 {
     const pf_gnode *n = &s->g->nodes[c->node];
-    char spec[256], ended[8192] = "";
+    char spec[256], ended[8192] = "", restarts[32];
     snprintf(spec, sizeof spec, "%s#%d", n->name, c->instance);
+    snprintf(restarts, sizeof restarts, "%d", c->restarts);
     size_t len = 0;
     for (size_t i = 0; i < s->nkids; i++) {
         if (!s->kids[i].finished) continue;
@@ -110,6 +114,8 @@ static int spawn(sup *s, child *c)
         argv[a++] = "--run-dir";
         argv[a++] = s->run_dir;
         argv[a++] = "--supervised";
+        argv[a++] = "--restarts";
+        argv[a++] = restarts;
         if (len) {
             argv[a++] = "--ended";
             argv[a++] = ended;
@@ -168,6 +174,16 @@ static int reap(sup *s, int stopping)
                 (long long)s->g->cfg.max_restarts, backoff);
     }
     return 0;
+}
+
+/* Publish which instances have finished: one byte (0/1) per flat instance. */
+static void publish_finished(sup *s)
+{
+    uint8_t *set = calloc(s->nkids, 1);
+    if (!set) return;
+    for (size_t i = 0; i < s->nkids; i++) set[i] = (uint8_t)s->kids[i].finished;
+    zmq_send(s->control, set, s->nkids, ZMQ_DONTWAIT);
+    free(set);
 }
 
 static void read_stats(sup *s)
@@ -264,19 +280,16 @@ static void progress(sup *s, int final)
             s->rate[n] = s->rate[n] > 0 ? 0.5 * s->rate[n] + 0.5 * r : r;
             s->prev_count[n] = count;
         }
-        int running = 0, restarts = 0;
+        int restarts = 0;
         for (size_t i = 0; i < s->nkids; i++)
-            if (s->kids[i].node == n) {
-                running += s->kids[i].pid != 0;
-                restarts += s->kids[i].restarts;
-            }
+            if (s->kids[i].node == n) restarts += s->kids[i].restarts;
         char a[32], b[32], r[32];
         format_count(in, a, sizeof a);
         format_count(out, b, sizeof b);
         format_count(s->rate[n], r, sizeof r);
         char line[512];
         snprintf(line, sizeof line, "  %-12s %-14s x%d in %8s  out %8s  %8s/s  queued %3.0f%s%s", gn->name,
-                 gn->kind->name, running, a, b, r, q, restarts ? "  restarts " : "", "");
+                 gn->kind->name, gn->replicas, a, b, r, q, restarts ? "  restarts " : "", "");
         if (restarts) snprintf(line + strlen(line), sizeof line - strlen(line), "%d", restarts);
         if (bad > 0) snprintf(line + strlen(line), sizeof line - strlen(line), "  bad frames %.0f", bad);
         if (s->tty && !final)
@@ -377,6 +390,14 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
         goto out;
     }
 
+    if ((rc = pf_endpoint_control(s.run_dir, ep, sizeof ep)) < 0) goto out;
+    s.control = zmq_socket(s.zctx, ZMQ_PUB);
+    zmq_setsockopt(s.control, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(s.control, ep) != 0) {
+        rc = pf_errorf(PF_EZMQ, "bind %s: %s", ep, zmq_strerror(errno));
+        goto out;
+    }
+
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
@@ -386,7 +407,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     PF_INFO("running graph '%s' from %s: %zu nodes, %zu processes, run dir %s", g->name, o->graph_path,
             g->nnodes, s.nkids, s.run_dir);
     s.t0 = s.prev_ms = now_ms();
-    uint64_t next_progress = s.t0 + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
+    uint64_t next_progress = s.t0 + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS), next_control = s.t0;
     for (;;) {
         if (got_signal) {
             if (s.tty && s.drawn_lines) fputc('\n', stderr);
@@ -416,6 +437,10 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
         zmq_pollitem_t it = {s.stats, 0, ZMQ_POLLIN, 0};
         zmq_poll(&it, 1, 50);
         read_stats(&s);
+        if (now_ms() >= next_control) {
+            publish_finished(&s);
+            next_control = now_ms() + CONTROL_EVERY_MS;
+        }
         if (now_ms() >= next_progress) {
             progress(&s, 0);
             next_progress = now_ms() + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
@@ -428,9 +453,11 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     }
     progress(&s, 1);
     write_stats_json(&s);
-    if (rc == 0) PF_INFO("run finished in %.1f s", (double)(now_ms() - s.t0) / 1000.0);
+    if (rc == 0)
+        PF_INFO("run %s %.1f s", got_signal ? "stopped after" : "finished in", (double)(now_ms() - s.t0) / 1000.0);
 out:
     if (s.stats) zmq_close(s.stats);
+    if (s.control) zmq_close(s.control);
     if (s.zctx) zmq_ctx_term(s.zctx);
     pf_endpoint_cleanup(s.run_dir);
     free(s.kids);

@@ -1,0 +1,89 @@
+#!/bin/sh
+# fashion_table.sh - reproduce the learning results table of README.md.
+#
+# For each seed (graph seed = source seed = labeled subset) it runs the real
+# pipeline on Fashion-MNIST five ways, from graphs/fashion.dot and
+# graphs/fashion-100.dot with only these edits:
+#
+#   1000 labels   fashion.dot as it is                 (policy=fixmatch)
+#   1000 off      fashion.dot, filter policy=none      (labeled only: pseudo-labels off)
+#   100 labels    fashion-100.dot as it is
+#   100 off       fashion-100.dot, filter policy=none
+#   all labels    fashion.dot, source labeled=-1       (fully supervised reference)
+#
+# and prints test accuracy (t10k, summary.json) per seed and the mean, the
+# wall time of each run, next to scikit-learn peer figures measured on the
+# same splits. Figures, never pass/fail.
+#
+#   bench/fashion_table.sh [BUILD_DIR]        (default build-learn, else build)
+#   SEEDS="0 1 2" OUT=/tmp/pft ROWS="1000 1000off 100 100off all" bench/fashion_table.sh
+#
+# Each run gets its own run directory (and store) under $OUT, removed first.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${1:-}
+if [ -z "$BUILD" ]; then
+  if [ -x build-learn/pseudoflow ]; then BUILD=build-learn; else BUILD=build; fi
+fi
+PF=$BUILD/pseudoflow
+[ -x "$PF" ] || { echo "fashion_table: no $PF; build first (cmake --build $BUILD)" >&2; exit 2; }
+SEEDS=${SEEDS:-0 1 2}
+OUT=${OUT:-/tmp/pft}
+ROWS=${ROWS:-1000 1000off 100 100off all}
+mkdir -p "$OUT"
+RES=$OUT/results.txt
+: > "$RES"
+
+# graph_for ROW SEED DIR: write the edited graph to DIR.dot
+graph_for() {
+  case $1 in
+    1000|1000off|all) src=graphs/fashion.dot ;;
+    100|100off) src=graphs/fashion-100.dot ;;
+  esac
+  edit="s|^\(  graph .*\)seed=0\]|\1seed=$2, run_dir=\"$3\"]|"
+  case $1 in
+    *off) edit="$edit; s|policy=fixmatch|policy=none|" ;;
+    all) edit="$edit; s|labeled=1000|labeled=-1|" ;;
+  esac
+  sed "$edit" "$src" > "$3.dot"
+  grep -q "run_dir=\"$3\"" "$3.dot" || { echo "fashion_table: could not edit $src" >&2; exit 1; }
+}
+
+for seed in $SEEDS; do
+  for row in $ROWS; do
+    dir=$OUT/$row-$seed
+    rm -rf "$dir"
+    graph_for "$row" "$seed" "$dir"
+    t0=$(date +%s.%N)
+    if "$PF" run "$dir.dot" --no-progress > "$dir.log" 2>&1; then
+      acc=$(sed -n 's/.*"test_n": [0-9]*, "accuracy": \([0-9.]*\).*/\1/p' "$dir/summary.json")
+    else
+      acc=fail
+    fi
+    t1=$(date +%s.%N)
+    wall=$(echo "$t1 $t0" | awk '{printf "%.0f", $1 - $2}')
+    echo "$row $seed ${acc:-fail} $wall" >> "$RES"
+    echo "  $row seed $seed: accuracy ${acc:-fail}, ${wall} s" >&2
+  done
+done
+
+awk -v rows="$ROWS" '
+BEGIN {
+  name["1000"] = "pseudoflow, 1000 labels (fixmatch)";  peer["1000"] = "LR 0.797, MLP 0.811, SelfTraining(LR) 0.797, LabelSpreading 0.772"
+  name["1000off"] = "pseudoflow, 1000 labels, pseudo-labels off"
+  name["100"] = "pseudoflow, 100 labels (fixmatch)";    peer["100"] = "LR 0.697, MLP 0.683, SelfTraining(LR) 0.705, LabelSpreading 0.642"
+  name["100off"] = "pseudoflow, 100 labels, pseudo-labels off"
+  name["all"] = "pseudoflow, all 60,000 labels";        peer["all"] = "LR 0.845, MLP(256) 0.891"
+}
+{ acc[$1] = acc[$1] sprintf(" %6s", $3); wall[$1] = wall[$1] sprintf(" %4ss", $4)
+  if ($3 != "fail") { sum[$1] += $3; n[$1]++ } }
+END {
+  printf "%-44s %8s  %-24s %-20s %s\n", "row", "mean", "per seed", "wall per run", "scikit-learn peers (same splits)"
+  k = split(rows, r, " ")
+  for (i = 1; i <= k; i++) {
+    x = r[i]
+    printf "%-44s %8s  %-24s %-20s %s\n", name[x], n[x] ? sprintf("%.4f", sum[x] / n[x]) : "-", acc[x], wall[x], peer[x]
+  }
+  if (n["1000"] && n["1000off"]) printf "\n1000 labels: pseudo-labels add %+.2f points over the same student without them\n", 100 * (sum["1000"] / n["1000"] - sum["1000off"] / n["1000off"])
+  if (n["100"] && n["100off"]) printf "100 labels: pseudo-labels add %+.2f points over the same student without them\n", 100 * (sum["100"] / n["100"] - sum["100off"] / n["100off"])
+}' "$RES"

@@ -1,0 +1,379 @@
+/*
+ * cmd_train.c - `pseudoflow train`: fit a model offline on a labeled file and
+ * save it where a model_teacher (or anything that calls pf_mlp_load) reads it.
+ *
+ * Two jobs: the teacher of the distillation case (a model trained once,
+ * loaded by `model_teacher path=...`), and the reference rows of the results
+ * table (labeled-only with --labeled N, fully supervised with all labels).
+ *
+ * The labeled subset is the one idx_source keeps visible for the same
+ * --labeled and --seed (class-balanced quotas over a seeded shuffle, see
+ * choose_labeled below, which must stay identical to idx_source.c's), so an
+ * offline model and a pipeline run see the same labels.
+ *
+ * Recipe: minibatch Adam (or SGD) over shuffled epochs with a cosine learning
+ * rate, optional input standardization fitted on the training rows, optional
+ * feature dropout/noise (pf_learner's strong view). With --calibrate, every
+ * 5th labeled row is held out and a softmax temperature is fitted on it
+ * (temperature scaling) and stored in the model file.
+ *
+ * Progress goes to stderr (one line per epoch at most every 2 s, with an
+ * ETA); --json prints the final test metrics as one JSON object on stdout.
+ * It deliberately does not do early stopping or model selection on the test
+ * file: the test file is only ever scored, never used to choose anything.
+ */
+#include "cli/commands.h"
+#include "data/dataset.h"
+#include "models/calibrate.h"
+#include "models/metrics.h"
+#include "models/mlp.h"
+#include "models/models.h"
+#include "models/rng.h"
+#include "nodes/learner.h"
+#include "runtime/error.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MIN_STD 0.1f        /* standardization floor: border pixels are ~always 0 */
+#define HOLDOUT_EVERY 5     /* --calibrate: every 5th labeled row calibrates */
+#define PROGRESS_EVERY_S 2. /* at most one progress line per this many seconds */
+
+static const char train_help[] =
+    "usage: pseudoflow train --images F --labels F --out MODEL [options]\n"
+    "\n"
+    "Train an MLP (or softmax regression) offline on a labeled data file and save\n"
+    "it as a model file that `model_teacher path=MODEL` loads. With --labeled N only\n"
+    "the N labels idx_source would keep visible for the same --seed are used.\n"
+    "\n"
+    "data:\n"
+    "  --images F          features: IDX (.gz ok), .npy, .fvecs or .csv (required)\n"
+    "  --labels F          labels: IDX or .npy (required)\n"
+    "  --labeled N         use N class-balanced labels (as idx_source); -1 = all (default)\n"
+    "  --seed S            seed of the labeled subset, the initialization and the order (0)\n"
+    "  --limit N           read only the first N rows (0 = all)\n"
+    "  --test-images F     held-out features, scored after training (and every epoch\n"
+    "  --test-labels F     with --eval-every-epoch); never trained on\n"
+    "model and training:\n"
+    "  --hidden W[,W...]   hidden widths (default 256); \"\" = softmax regression\n"
+    "  --epochs E          passes over the labeled rows (default 50)\n"
+    "  --batch B           minibatch size (default 64)\n"
+    "  --optimizer adam|sgd  (default adam)\n"
+    "  --lr X              peak learning rate (default 0.001), cosine-annealed to 0\n"
+    "  --constant-lr       keep the learning rate constant instead\n"
+    "  --weight-decay X    (default 0.0001)\n"
+    "  --drop X            input feature dropout while training (default 0)\n"
+    "  --noise X           Gaussian input noise std while training (default 0)\n"
+    "  --no-standardize    do not standardize inputs (default: fit mean/std on the\n"
+    "                      training rows, stored in the model)\n"
+    "  --calibrate         hold out every 5th labeled row and fit a temperature on it\n"
+    "  --threads N         BLAS threads (default 1)\n"
+    "output:\n"
+    "  --out MODEL         model file to write (required)\n"
+    "  --json              print the final test metrics as one JSON object on stdout\n"
+    "  --eval-every-epoch  score the test file after every epoch (progress lines)\n"
+    "\n"
+    "example:\n"
+    "  pseudoflow train --images train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz \\\n"
+    "      --labeled 1000 --hidden 256 --epochs 100 --out teacher.pfm \\\n"
+    "      --test-images t10k-images-idx3-ubyte.gz --test-labels t10k-labels-idx1-ubyte.gz\n";
+
+typedef struct train_opts {
+    const char *images, *labels, *test_images, *test_labels, *out;
+    long long labeled, seed, limit, epochs, batch, threads;
+    int json, calibrate, standardize, constant_lr, eval_each;
+    pf_learner_cfg l;
+} train_opts;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The rows idx_source keeps labeled for (labeled, seed): a seeded shuffle of
+ * all rows, then the first quota rows of each class (labeled / classes each,
+ * the remainder to the lowest classes). Must match nodes/idx_source.c. */
+static void choose_labeled(const pf_dataset *d, long long labeled, uint64_t seed, uint8_t *visible)
+{
+    size_t n = d->n;
+    if (labeled < 0) {
+        memset(visible, 1, n);
+        return;
+    }
+    memset(visible, 0, n);
+    pf_rng r;
+    pf_rng_seed(&r, seed);
+    uint32_t *perm = malloc(n * sizeof *perm);
+    if (!perm) return;
+    for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+    for (size_t i = n; i > 1; i--) {
+        size_t j = pf_rng_below(&r, i);
+        uint32_t t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t c = 0; c < d->classes; c++) {
+        size_t quota = (size_t)labeled / d->classes + (c < (size_t)labeled % d->classes);
+        for (size_t i = 0; i < n && quota; i++)
+            if (d->labels[perm[i]] == (int32_t)c) {
+                visible[perm[i]] = 1;
+                quota--;
+            }
+    }
+    free(perm);
+}
+
+static int parse_num(const char *opt, const char *v, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "pseudoflow train: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Returns 0, or 2 (usage) with the message printed. */
+static int parse(int argc, char **argv, train_opts *o)
+{
+    *o = (train_opts){.labeled = -1, .epochs = 50, .batch = 64, .threads = 1, .standardize = 1};
+    o->l = (pf_learner_cfg){.hidden = "256", .lr = 0.001, .momentum = 0.9, .weight_decay = 1e-4, .threads = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double x = 0;
+        int flag = 1, rc = 0;
+        if (!strcmp(a, "--json")) o->json = 1;
+        else if (!strcmp(a, "--calibrate")) o->calibrate = 1;
+        else if (!strcmp(a, "--no-standardize")) o->standardize = 0;
+        else if (!strcmp(a, "--constant-lr")) o->constant_lr = 1;
+        else if (!strcmp(a, "--eval-every-epoch")) o->eval_each = 1;
+        else flag = 0;
+        if (flag) continue;
+        if (!v) {
+            fprintf(stderr, "pseudoflow train: %s: %s\n", a,
+                    strncmp(a, "--", 2) ? "unexpected argument" : "unknown option or missing value");
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--images")) o->images = v;
+        else if (!strcmp(a, "--labels")) o->labels = v;
+        else if (!strcmp(a, "--test-images")) o->test_images = v;
+        else if (!strcmp(a, "--test-labels")) o->test_labels = v;
+        else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--hidden")) o->l.hidden = (char *)v;
+        else if (!strcmp(a, "--optimizer")) {
+            if (strcmp(v, "adam") && strcmp(v, "sgd")) {
+                fprintf(stderr, "pseudoflow train: --optimizer expects adam or sgd, got '%s'\n", v);
+                return 2;
+            }
+            o->l.optimizer = !strcmp(v, "sgd");
+        }
+        else if (!strcmp(a, "--labeled")) (rc = parse_num(a, v, -1, 1e12, &x)), o->labeled = (long long)x;
+        else if (!strcmp(a, "--seed")) (rc = parse_num(a, v, 0, 1e18, &x)), o->seed = (long long)x;
+        else if (!strcmp(a, "--limit")) (rc = parse_num(a, v, 0, 1e12, &x)), o->limit = (long long)x;
+        else if (!strcmp(a, "--epochs")) (rc = parse_num(a, v, 1, 1e6, &x)), o->epochs = (long long)x;
+        else if (!strcmp(a, "--batch")) (rc = parse_num(a, v, 1, 65536, &x)), o->batch = (long long)x;
+        else if (!strcmp(a, "--threads")) (rc = parse_num(a, v, 1, 256, &x)), o->l.threads = (int64_t)x;
+        else if (!strcmp(a, "--lr")) (rc = parse_num(a, v, 1e-7, 10, &x)), o->l.lr = x;
+        else if (!strcmp(a, "--weight-decay")) (rc = parse_num(a, v, 0, 1, &x)), o->l.weight_decay = x;
+        else if (!strcmp(a, "--drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.drop = x;
+        else if (!strcmp(a, "--noise")) (rc = parse_num(a, v, 0, 100, &x)), o->l.noise = x;
+        else {
+            fprintf(stderr, "pseudoflow train: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (rc < 0) return 2;
+    }
+    const char *missing = !o->images ? "--images" : !o->labels ? "--labels" : !o->out ? "--out" : NULL;
+    if (missing) {
+        fprintf(stderr, "pseudoflow train: %s is required (see --help)\n", missing);
+        return 2;
+    }
+    if (!o->test_images != !o->test_labels) {
+        fprintf(stderr, "pseudoflow train: --test-images and --test-labels go together\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* Score m on d; fills mt. */
+static int score(pf_mlp *m, const pf_dataset *d, pf_metrics *mt)
+{
+    float *p = malloc(d->n * pf_mlp_classes(m) * sizeof *p);
+    if (!p) return pf_errorf(PF_ENOMEM, "train: out of memory scoring %zu rows", d->n);
+    int rc = pf_mlp_predict_proba(m, d->x, d->n, pf_mlp_temperature(m), p);
+    if (rc == 0) rc = pf_metrics_compute(mt, p, d->labels, d->n);
+    free(p);
+    return rc;
+}
+
+/* Copy the chosen rows into xt/yt (training) and xh/yh (held out). */
+static int split(const pf_dataset *d, const uint8_t *visible, int calibrate, float **xt, int32_t **yt, size_t *nt,
+                 float **xh, int32_t **yh, size_t *nh)
+{
+    size_t nv = 0;
+    for (size_t i = 0; i < d->n; i++) nv += visible[i] && d->labels[i] >= 0;
+    *xt = malloc((nv ? nv : 1) * d->dim * sizeof **xt), *yt = malloc((nv ? nv : 1) * sizeof **yt);
+    *xh = malloc((nv / HOLDOUT_EVERY + 1) * d->dim * sizeof **xh), *yh = malloc((nv / HOLDOUT_EVERY + 1) * sizeof **yh);
+    if (!*xt || !*yt || !*xh || !*yh) return pf_errorf(PF_ENOMEM, "train: out of memory for %zu rows", nv);
+    *nt = *nh = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        if (!visible[i] || d->labels[i] < 0) continue;
+        int hold = calibrate && k++ % HOLDOUT_EVERY == HOLDOUT_EVERY - 1;
+        float *x = hold ? *xh + *nh * d->dim : *xt + *nt * d->dim;
+        memcpy(x, d->x + i * d->dim, d->dim * sizeof *x);
+        if (hold) (*yh)[(*nh)++] = d->labels[i];
+        else (*yt)[(*nt)++] = d->labels[i];
+    }
+    return 0;
+}
+
+static void print_json(FILE *f, const train_opts *o, size_t nt, double secs, const pf_metrics *mt, float T)
+{
+    fprintf(f, "{\"labeled\": %zu, \"seed\": %lld, \"hidden\": \"%s\", \"epochs\": %lld, \"seconds\": %.2f, "
+               "\"temperature\": %.4f",
+            nt, o->seed, o->l.hidden, o->epochs, secs, (double)T);
+    if (mt)
+        fprintf(f, ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"nll\": %.6f, \"ece\": %.6f", mt->accuracy, mt->macro_f1,
+                mt->nll, mt->ece);
+    fprintf(f, "}\n");
+}
+
+int pf_cmd_train(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return fputs(train_help, stdout), 0;
+    train_opts o;
+    int rc = parse(argc, argv, &o);
+    if (rc) return rc;
+
+    pf_dataset tr = {0}, te = {0};
+    pf_learner L = {0};
+    pf_metrics mt = {0};
+    uint8_t *visible = NULL;
+    float *xt = NULL, *xh = NULL, *mbx = NULL;
+    int32_t *yt = NULL, *yh = NULL, *mby = NULL;
+    size_t *order = NULL, nt = 0, nh = 0;
+    int status = 1, have_test = 0;
+    double t0 = now_s();
+
+    if ((rc = pf_dataset_load(o.images, o.labels, (size_t)o.limit, &tr)) < 0) goto fail;
+    if (tr.classes < 2) {
+        rc = pf_errorf(PF_EINVAL, "'%s': needs at least 2 classes, found %u", o.labels, tr.classes);
+        goto fail;
+    }
+    if (o.test_images) {
+        if ((rc = pf_dataset_load(o.test_images, o.test_labels, 0, &te)) < 0) goto fail;
+        if (te.dim != tr.dim) {
+            rc = pf_errorf(PF_EMISMATCH, "'%s' has %zu features per row, '%s' has %zu", o.test_images, te.dim,
+                           o.images, tr.dim);
+            goto fail;
+        }
+        for (size_t i = 0; i < te.n; i++)
+            if (te.labels[i] < 0 || te.labels[i] >= (int32_t)tr.classes) {
+                rc = pf_errorf(PF_EINVAL, "'%s' row %zu: label %d outside [0, %u)", o.test_labels, i, te.labels[i],
+                               tr.classes);
+                goto fail;
+            }
+        have_test = 1;
+    }
+    visible = malloc(tr.n);
+    if (!visible) {
+        rc = pf_errorf(PF_ENOMEM, "train: out of memory");
+        goto fail;
+    }
+    choose_labeled(&tr, o.labeled, (uint64_t)o.seed, visible);
+    if ((rc = split(&tr, visible, o.calibrate, &xt, &yt, &nt, &xh, &yh, &nh)) < 0) goto fail;
+    if (nt == 0) {
+        rc = pf_errorf(PF_EINVAL, "'%s': no labeled rows to train on", o.labels);
+        goto fail;
+    }
+    if ((rc = pf_learner_init(&L, &o.l, (uint32_t)tr.dim, tr.classes, (uint64_t)o.seed)) < 0) goto fail;
+    if (o.standardize && (rc = pf_mlp_fit_standardization(L.model, xt, nt, MIN_STD)) < 0) goto fail;
+    if ((rc = pf_metrics_init(&mt, tr.classes)) < 0) goto fail;
+    size_t B = (size_t)o.batch < nt ? (size_t)o.batch : nt;
+    mbx = malloc(B * tr.dim * sizeof *mbx), mby = malloc(B * sizeof *mby), order = malloc(nt * sizeof *order);
+    if (!mbx || !mby || !order) {
+        rc = pf_errorf(PF_ENOMEM, "train: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < nt; i++) order[i] = i;
+    fprintf(stderr, "train: %zu labeled rows (%zu held out for calibration), %zu features, %u classes, hidden '%s', %lld epochs\n",
+            nt, nh, tr.dim, tr.classes, o.l.hidden, o.epochs);
+
+    size_t per_epoch = (nt + B - 1) / B, total = per_epoch * (size_t)o.epochs, step = 0;
+    double last_print = now_s();
+    for (long long e = 0; e < o.epochs; e++) {
+        for (size_t i = nt; i > 1; i--) { /* reshuffle every epoch */
+            size_t j = pf_rng_below(&L.rng, i), t = order[i - 1];
+            order[i - 1] = order[j], order[j] = t;
+        }
+        double sum = 0;
+        for (size_t s = 0; s < per_epoch; s++, step++) {
+            size_t lo = s * B, n = lo + B <= nt ? B : nt - lo;
+            for (size_t i = 0; i < n; i++) {
+                memcpy(mbx + i * tr.dim, xt + order[lo + i] * tr.dim, tr.dim * sizeof *mbx);
+                mby[i] = yt[order[lo + i]];
+            }
+            /* cosine: lr_t = lr / 2 · (1 + cos(π t / total)) */
+            if (!o.constant_lr) pf_optim_set_lr(L.opt, (float)(o.l.lr * 0.5 * (1 + cos(M_PI * (double)step / (double)total))) + 1e-7f);
+            double loss = 0;
+            rc = pf_learner_train(&L, mbx, n, mby, NULL, NULL, 1.0f, &loss);
+            if (rc < 0 && rc != PF_ERANGE) goto fail;
+            sum += loss;
+        }
+        double t = now_s();
+        if (t - last_print >= PROGRESS_EVERY_S || e + 1 == o.epochs || o.eval_each) {
+            double eta = (t - t0) / (double)(e + 1) * (double)(o.epochs - e - 1);
+            fprintf(stderr, "train: epoch %lld/%lld  loss %.4f  %.1f s  eta %.0f s", e + 1, o.epochs,
+                    sum / (double)per_epoch, t - t0, eta);
+            if (o.eval_each && have_test && (rc = score(L.model, &te, &mt)) == 0)
+                fprintf(stderr, "  test accuracy %.4f", mt.accuracy);
+            fputc('\n', stderr);
+            last_print = t;
+        }
+    }
+    float T = 1.0f;
+    if (o.calibrate && nh >= 2) {
+        float *z = malloc(nh * tr.classes * sizeof *z);
+        if (!z) {
+            rc = pf_errorf(PF_ENOMEM, "train: out of memory");
+            goto fail;
+        }
+        rc = pf_mlp_forward(L.model, xh, nh, z);
+        if (rc == 0) rc = pf_calibrate_temperature(z, yh, nh, tr.classes, &T);
+        free(z);
+        if (rc < 0 || (rc = pf_mlp_set_temperature(L.model, T)) < 0) goto fail;
+        fprintf(stderr, "train: temperature %.3f fitted on %zu held-out rows\n", (double)T, nh);
+    }
+    pf_mlp_counters c = pf_mlp_get_counters(L.model);
+    if ((rc = pf_mlp_save(L.model, o.out, c.version)) < 0) goto fail;
+    fprintf(stderr, "train: saved %s (%zu parameters) in %.1f s\n", o.out, pf_mlp_nparams(L.model), now_s() - t0);
+    if (have_test) {
+        if ((rc = score(L.model, &te, &mt)) < 0) goto fail;
+        fprintf(stderr, "train: test accuracy %.4f  macro-F1 %.4f  NLL %.4f  ECE %.4f  (%zu rows)\n", mt.accuracy,
+                mt.macro_f1, mt.nll, mt.ece, te.n);
+    }
+    if (o.json) print_json(stdout, &o, nt, now_s() - t0, have_test ? &mt : NULL, T);
+    status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "pseudoflow train: %s\n", pf_error_last());
+out:
+    pf_metrics_fini(&mt);
+    pf_learner_fini(&L);
+    pf_dataset_fini(&tr), pf_dataset_fini(&te);
+    free(visible), free(xt), free(yt), free(xh), free(yh), free(mbx), free(mby), free(order);
+    return status;
+}

@@ -1,0 +1,306 @@
+/*
+ * Tests for cli/pseudoflow.c through the binary, as a user meets it: exit
+ * statuses (0 ok, 1 run-time failure, 2 usage or a graph that does not
+ * check), `check` messages that carry FILE:LINE, node and parameter, every
+ * graph in graphs/ checking clean, `describe`, `kinds`, and --help on every
+ * command the binary lists (including ones added from other cli/ files).
+ *
+ * Each case runs the binary with its output captured in files under
+ * PF_TEST_TMP/cli; nothing here starts a graph.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TMP PF_TEST_TMP "/cli"
+
+typedef struct result {
+    int status; /* exit status, or 128+signal */
+    char *out, *err;
+} result;
+
+static result r;
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return strdup("");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, m);
+    fclose(f);
+    fclose(m);
+    return buf;
+}
+
+static void clear(void)
+{
+    free(r.out), free(r.err);
+    r = (result){0};
+}
+
+/* Run the binary with args (NULL-terminated); fills r. */
+static void pf(const char *const *args)
+{
+    clear();
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int o = open(TMP "/out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(TMP "/err", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(o, 1), dup2(e, 2);
+        const char *argv[32] = {PF_BIN};
+        int a = 1;
+        for (const char *const *p = args; *p && a < 31; p++) argv[a++] = *p;
+        argv[a] = NULL;
+        execv(PF_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = slurp(TMP "/out");
+    r.err = slurp(TMP "/err");
+}
+
+#define PF(...) pf((const char *const[]){__VA_ARGS__, NULL})
+
+static void setup(void)
+{
+    cr_assert_eq(system("mkdir -p '" TMP "'"), 0);
+}
+
+TestSuite(cli, .init = setup, .fini = clear);
+
+static void write_graph(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void assert_err_has(const char *needle)
+{
+    cr_assert(strstr(r.err, needle), "stderr lacks \"%s\"; stderr:\n%s", needle, r.err);
+}
+
+/* ---- check ---------------------------------------------------------------- */
+
+Test(cli, check_passes_every_graph_shipped_in_graphs)
+{
+    glob_t gl;
+    cr_assert_eq(glob(PF_SOURCE_DIR "/graphs/*.dot", 0, NULL, &gl), 0, "no graphs in graphs/");
+    for (size_t i = 0; i < gl.gl_pathc; i++) {
+        PF("check", gl.gl_pathv[i]);
+        cr_assert_eq(r.status, 0, "%s: exit %d\n%s", gl.gl_pathv[i], r.status, r.err);
+        cr_assert(strstr(r.out, ": ok ("), "%s", r.out);
+    }
+    globfree(&gl);
+}
+
+Test(cli, check_prints_every_error_with_file_line_node_and_parameter_and_exits_2)
+{
+    const char *path = TMP "/broken.dot";
+    write_graph(path, "digraph broken {\n"
+                      "  graph [classes=4];\n"
+                      "  src  [kind=synth_source, n=-5, bogus=1];\n"
+                      "  mid  [kind=no_such_kind];\n"
+                      "  sink [kind=file_sink];\n"
+                      "  src -> sink [port=nope];\n"
+                      "}\n");
+    PF("check", path);
+    cr_assert_eq(r.status, 2, "exit %d", r.status);
+    assert_err_has(TMP "/broken.dot:3: node 'src': parameter 'n': -5 is outside");
+    assert_err_has(TMP "/broken.dot:3: node 'src': parameter 'bogus': unknown parameter");
+    assert_err_has(TMP "/broken.dot:4: node 'mid': unknown kind 'no_such_kind'");
+    assert_err_has(TMP "/broken.dot:6: node 'src': kind 'synth_source' has no output port 'nope'");
+    cr_assert_eq(r.out[0], '\0', "nothing on stdout for a broken graph: %s", r.out);
+}
+
+Test(cli, check_reports_a_syntax_error_with_its_line)
+{
+    const char *path = TMP "/syntax.dot";
+    write_graph(path, "digraph x {\n  a [kind=synth_source\n}\n");
+    PF("check", path);
+    cr_assert_eq(r.status, 2);
+    assert_err_has(TMP "/syntax.dot:3: syntax error");
+}
+
+Test(cli, check_reports_a_dangling_required_input)
+{
+    const char *path = TMP "/dangling.dot";
+    write_graph(path, "digraph d {\n  src [kind=synth_source];\n  sink [kind=file_sink];\n}\n");
+    PF("check", path);
+    cr_assert_eq(r.status, 2);
+    assert_err_has(TMP "/dangling.dot:3: node 'sink'");
+}
+
+Test(cli, check_of_several_graphs_exits_2_if_any_fails_and_reports_the_good_ones)
+{
+    const char *good = TMP "/good.dot", *bad = TMP "/bad.dot";
+    write_graph(good, "digraph g {\n  src [kind=synth_source];\n  sink [kind=file_sink];\n  src -> sink;\n}\n");
+    write_graph(bad, "digraph b {\n  src [kind=synth_source, dim=0];\n  sink [kind=file_sink];\n  src -> sink;\n}\n");
+    PF("check", good, bad);
+    cr_assert_eq(r.status, 2);
+    cr_assert(strstr(r.out, TMP "/good.dot: ok (2 nodes, 1 edges, 2 processes)"), "%s", r.out);
+    assert_err_has(TMP "/bad.dot:2: node 'src': parameter 'dim'");
+}
+
+Test(cli, check_of_a_missing_file_names_it_and_exits_2)
+{
+    PF("check", TMP "/no-such-graph.dot");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("no-such-graph.dot");
+}
+
+Test(cli, run_and_node_refuse_a_graph_that_does_not_check_with_exit_2)
+{
+    const char *path = TMP "/broken_run.dot";
+    write_graph(path, "digraph b {\n  src [kind=synth_source, n=-1];\n  sink [kind=file_sink];\n  src -> sink;\n}\n");
+    PF("run", path, "--run-dir", TMP "/never");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("broken_run.dot:2: node 'src': parameter 'n'");
+    PF("node", path, "sink", "--run-dir", TMP "/never");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("broken_run.dot:2: node 'src': parameter 'n'");
+}
+
+Test(cli, node_rejects_an_unknown_node_or_instance_with_exit_2)
+{
+    const char *path = TMP "/two.dot";
+    write_graph(path, "digraph t {\n  src [kind=synth_source];\n  sink [kind=file_sink];\n  src -> sink;\n}\n");
+    PF("node", path, "nobody", "--run-dir", TMP "/never");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("nobody");
+    PF("node", path, "sink#1", "--run-dir", TMP "/never");
+    cr_assert_eq(r.status, 2);
+}
+
+/* ---- describe and kinds --------------------------------------------------- */
+
+static const char *const all_kinds[] = {"idx_source", "synth_source", "sampler", "mlp_teacher",
+                                        "filter", "mlp_student", "evaluator", "file_sink"};
+
+Test(cli, kinds_lists_every_kind_with_a_summary)
+{
+    PF("kinds");
+    cr_assert_eq(r.status, 0);
+    for (size_t i = 0; i < sizeof all_kinds / sizeof *all_kinds; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "\n%s ", all_kinds[i]);
+        char *with_nl = NULL;
+        cr_assert(asprintf(&with_nl, "\n%s", r.out) > 0);
+        cr_assert(strstr(with_nl, line), "kinds lacks %s:\n%s", all_kinds[i], r.out);
+        free(with_nl);
+    }
+}
+
+Test(cli, describe_shows_the_ports_and_parameters_of_every_kind)
+{
+    for (size_t i = 0; i < sizeof all_kinds / sizeof *all_kinds; i++) {
+        PF("describe", all_kinds[i]);
+        cr_assert_eq(r.status, 0, "describe %s: exit %d", all_kinds[i], r.status);
+        cr_assert(strstr(r.out, all_kinds[i]) && strstr(r.out, "ports:") && strstr(r.out, "parameters:"),
+                  "describe %s:\n%s", all_kinds[i], r.out);
+    }
+    PF("describe", "synth_source");
+    cr_assert(strstr(r.out, "separation") && strstr(r.out, "out ") && strstr(r.out, "acks"), "%s", r.out);
+}
+
+Test(cli, describe_graph_lists_the_graph_parameters)
+{
+    PF("describe", "graph");
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "max_restarts") && strstr(r.out, "hwm") && strstr(r.out, "run_dir"), "%s", r.out);
+}
+
+Test(cli, describe_an_unknown_kind_exits_2_and_points_to_kinds)
+{
+    PF("describe", "no_such_kind");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("unknown kind 'no_such_kind'");
+    assert_err_has("pseudoflow kinds");
+}
+
+/* ---- help and usage ------------------------------------------------------- */
+
+Test(cli, help_on_every_listed_command_prints_its_usage_and_exits_0)
+{
+    PF("--help");
+    cr_assert_eq(r.status, 0);
+    cr_assert(strstr(r.out, "usage: pseudoflow COMMAND"), "%s", r.out);
+    char *cmds = strstr(r.out, "commands:\n");
+    cr_assert_not_null(cmds, "%s", r.out);
+    char *list = strdup(cmds + strlen("commands:\n"));
+    size_t n = 0;
+    for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
+        char name[64];
+        if (sscanf(line, " %63s", name) != 1) continue;
+        PF(name, "--help");
+        cr_assert_eq(r.status, 0, "%s --help: exit %d\n%s", name, r.status, r.err);
+        cr_assert(strlen(r.out) > 20 && strstr(r.out, "usage"), "%s --help:\n%s", name, r.out);
+        PF(name, "-h");
+        cr_assert_eq(r.status, 0, "%s -h: exit %d", name, r.status);
+        n++;
+    }
+    free(list);
+    cr_assert_geq(n, 5, "expected at least run, node, check, describe, kinds");
+}
+
+Test(cli, no_command_prints_usage_and_exits_2)
+{
+    pf((const char *const[]){NULL});
+    cr_assert_eq(r.status, 2);
+    assert_err_has("usage: pseudoflow COMMAND");
+}
+
+Test(cli, an_unknown_command_exits_2_with_usage)
+{
+    PF("frobnicate");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("unknown command 'frobnicate'");
+    assert_err_has("usage: pseudoflow COMMAND");
+}
+
+Test(cli, unknown_options_and_missing_arguments_exit_2)
+{
+    const char *path = TMP "/opts.dot";
+    write_graph(path, "digraph t {\n  src [kind=synth_source];\n  sink [kind=file_sink];\n  src -> sink;\n}\n");
+    PF("run", path, "--bogus");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("unknown option '--bogus'");
+    PF("node", path, "sink", "--bogus");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("unknown option '--bogus'");
+    PF("check", "--bogus", path);
+    cr_assert_eq(r.status, 2);
+    assert_err_has("unknown option '--bogus'");
+    PF("kinds", "extra");
+    cr_assert_eq(r.status, 2);
+    PF("describe");
+    cr_assert_eq(r.status, 2);
+    PF("run");
+    cr_assert_eq(r.status, 2);
+    PF("node", path);
+    cr_assert_eq(r.status, 2);
+    PF("check");
+    cr_assert_eq(r.status, 2);
+    PF("run", path, "--log-level", "loud");
+    cr_assert_eq(r.status, 2);
+}
+
+Test(cli, version_prints_the_version)
+{
+    PF("--version");
+    cr_assert_eq(r.status, 0);
+    cr_assert(strncmp(r.out, "pseudoflow ", 11) == 0, "%s", r.out);
+}

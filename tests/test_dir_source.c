@@ -1,0 +1,253 @@
+/*
+ * Tests for nodes/dir_source.c, end to end with real processes: files in a
+ * watched directory become samples in the store under stable ids, files
+ * dropped in while the run goes are picked up, and the state file marks a
+ * file done once the sampler has persisted all of its rows.
+ *
+ * The graph is dir_source -> sampler -> teacher -> filter -> student with the
+ * acks and labels feedback edges. The first file comes with given labels
+ * ("X.labels.npy") so the teacher can fit; later ones are unlabeled. Waits are
+ * state-based (the store's counts, the state file), with generous timeouts
+ * only as a safety net. Run directories live under /tmp/pff (ipc paths are
+ * limited to 107 bytes).
+ */
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/error.h"
+#include "store/label_store.h"
+
+#define DIM 8
+#define TIMEOUT_MS 120000 /* safety net only */
+
+static char dir[128], watch[160];
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(p);
+}
+
+static void setup(void)
+{
+    mkdir("/tmp/pff", 0777);
+    snprintf(dir, sizeof dir, "/tmp/pff/dirsrc-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(watch, sizeof watch, "%s/in", dir);
+    cr_assert_eq(mkdir(watch, 0777), 0);
+}
+
+static void teardown(void)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(dir_source, .init = setup, .fini = teardown, .timeout = 300);
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A .npy file: '<f4' [n, DIM] (or '<i4' [n] labels when labels != NULL), written
+ * under a temporary name and renamed into place, as producers should. */
+static void write_npy(const char *name, size_t n, int seed, const int32_t *labels)
+{
+    char tmp[300], path[300], hdr[128];
+    snprintf(tmp, sizeof tmp, "%s/.%s", watch, name);
+    snprintf(path, sizeof path, "%s/%s", watch, name);
+    int len = labels ? snprintf(hdr, sizeof hdr, "{'descr': '<i4', 'fortran_order': False, 'shape': (%zu,), }", n)
+                     : snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %d), }",
+                                n, DIM);
+    while ((10 + len + 1) % 64) hdr[len++] = ' ';
+    hdr[len++] = '\n';
+    FILE *f = fopen(tmp, "wb");
+    cr_assert_not_null(f);
+    uint16_t hl = (uint16_t)len;
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fwrite(&hl, 2, 1, f);
+    fwrite(hdr, 1, (size_t)len, f);
+    for (size_t i = 0; i < n; i++) {
+        if (labels) {
+            fwrite(&labels[i], 4, 1, f);
+            continue;
+        }
+        for (int j = 0; j < DIM; j++) { /* class (i % 4) blobs: well separated */
+            float v = (float)((int)(i % 4) == j % 4 ? 3 : 0) + (float)((seed * 31 + (int)i * 7 + j) % 13) / 26.0f;
+            fwrite(&v, 4, 1, f);
+        }
+    }
+    fclose(f);
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
+static void write_labeled(const char *stem, size_t n)
+{
+    int32_t *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = (int32_t)(i % 4);
+    char name[64];
+    snprintf(name, sizeof name, "%s.labels.npy", stem);
+    write_npy(name, n, 0, y);
+    free(y);
+    snprintf(name, sizeof name, "%s.npy", stem);
+    write_npy(name, n, 1, NULL);
+}
+
+static void write_graph(char *graph, size_t len, int once)
+{
+    snprintf(graph, len, "%s/dir.dot", dir);
+    FILE *f = fopen(graph, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "digraph dir {\n"
+            "  graph   [classes=4, dim=%d, run_dir=\"%s\", batch=64];\n"
+            "  source  [kind=dir_source, dir=\"%s\", poll_ms=50, once=%d, ack_timeout_ms=1000];\n"
+            "  sampler [kind=sampler, lease_ms=2000];\n"
+            "  teacher [kind=mlp_teacher, hidden=16, warmup_epochs=5, calibrate=0];\n"
+            "  filter  [kind=filter, tau=0.8];\n"
+            "  student [kind=mlp_student, hidden=16];\n"
+            "  source -> sampler -> teacher -> filter -> student;\n"
+            "  sampler -> source  [port=acks];\n"
+            "  filter  -> sampler [port=labels];\n"
+            "}\n",
+            DIM, dir, watch, once);
+    fclose(f);
+}
+
+static pid_t start_run(const char *graph)
+{
+    char log[256];
+    snprintf(log, sizeof log, "%s/run.log", dir);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
+        execl(PF_BIN, PF_BIN, "run", graph, "--no-progress", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+    int status = 0;
+    uint64_t until = now_ms() + TIMEOUT_MS;
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (now_ms() > until) {
+            kill(pid, SIGTERM);
+            waitpid(pid, &status, 0);
+            cr_assert_fail("the run did not end within the safety net");
+        }
+        sleep_ms(50);
+    }
+    return status;
+}
+
+/* Store counts (zeros while there is no store). */
+static pf_label_counts counts(void)
+{
+    char path[200];
+    snprintf(path, sizeof path, "%s/store", dir);
+    pf_label_store_opts o = {.readonly = 1};
+    pf_label_store *s = NULL;
+    pf_label_counts c = {0};
+    if (pf_label_store_open(path, &o, &s) == 0) pf_label_store_counts(s, &c);
+    pf_label_store_close(&s);
+    return c;
+}
+
+/* Files the state file lists as done (status 1). */
+static int files_done(void)
+{
+    char path[200], line[512];
+    snprintf(path, sizeof path, "%s/source#0.files", dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0;
+    unsigned long long a, b;
+    int st;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%llu %llu %d", &a, &b, &st) == 3 && st == 1) n++;
+    fclose(f);
+    return n;
+}
+
+static int visit_ids(const pf_label_sample *smp, const pf_label_record *rec, void *p)
+{
+    uint64_t *expect = p;
+    cr_expect_eq(smp->id, expect[0] + 1, "ids are 1..n in order, got %llu after %llu",
+                 (unsigned long long)smp->id, (unsigned long long)expect[0]);
+    cr_expect_not_null(rec, "id %llu has no label record", (unsigned long long)smp->id);
+    expect[0] = smp->id;
+    return 0;
+}
+
+static void check_ids(uint64_t n)
+{
+    char path[200];
+    snprintf(path, sizeof path, "%s/store", dir);
+    pf_label_store_opts o = {.readonly = 1};
+    pf_label_store *s = NULL;
+    cr_assert_eq(pf_label_store_open(path, &o, &s), 0, "%s", pf_error_last());
+    uint64_t last = 0;
+    pf_label_store_query q = {0};
+    cr_assert_eq(pf_label_store_each(s, &q, visit_ids, &last), 0);
+    pf_label_store_close(&s);
+    cr_expect_eq(last, n, "last id %llu, expected %llu", (unsigned long long)last, (unsigned long long)n);
+}
+
+Test(dir_source, once_streams_every_file_present_and_ends)
+{
+    write_labeled("a", 400);
+    write_npy("b.npy", 300, 2, NULL);
+    write_npy("c.npy", 200, 3, NULL);
+    char graph[200];
+    write_graph(graph, sizeof graph, 1);
+    int status = wait_status(start_run(graph));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run status 0x%x", status);
+    check_ids(900);
+    cr_expect_eq(files_done(), 3);
+}
+
+Test(dir_source, files_dropped_while_running_are_picked_up)
+{
+    write_labeled("a", 400);
+    char graph[200];
+    write_graph(graph, sizeof graph, 0);
+    pid_t sup = start_run(graph);
+    uint64_t until = now_ms() + TIMEOUT_MS;
+    while (counts().decided < 400) {
+        cr_assert(now_ms() < until && waitpid(sup, NULL, WNOHANG) == 0, "the first file never got decided");
+        sleep_ms(50);
+    }
+    write_npy("b.npy", 500, 2, NULL);
+    write_npy("c.npy", 250, 3, NULL);
+    while (counts().decided < 1150 || files_done() < 3) {
+        cr_assert(now_ms() < until && waitpid(sup, NULL, WNOHANG) == 0, "the new files never got decided");
+        sleep_ms(50);
+    }
+    kill(sup, SIGTERM); /* a live source never ends: stop the run */
+    int status = wait_status(sup);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run status 0x%x", status);
+    check_ids(1150);
+    pf_label_counts c = counts();
+    cr_expect_eq(c.samples, 1150);
+    cr_expect_eq(c.truth, 400);
+}

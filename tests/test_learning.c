@@ -1,0 +1,259 @@
+/*
+ * test_learning.c - does the pipeline learn? End-to-end runs of the real
+ * `pseudoflow` binary on a small synthetic data set this file writes.
+ *
+ * The data: Gaussian class blobs (4 classes, 16 features, class means at
+ * distance ~4 sigma), 4000 training rows of which 20 keep their label, and
+ * 2000 held-out rows for the evaluator, written as .npy files. Blobs obey
+ * the cluster assumption, so good pseudo-labels must help: with 5 labels
+ * per class the labeled-only student estimates the class means badly, while
+ * one that learns from confident pseudo-labels of the 3980 other rows sees
+ * them almost exactly. The test runs each seed twice, with policy=fixmatch
+ * and policy=none, and compares summary.json accuracy averaged over seeds.
+ *
+ * Then: a student's saved model drives a model_teacher run (distillation),
+ * `pseudoflow train` writes a model that loads and scores well, and the
+ * failure paths of both say what is wrong.
+ *
+ * Timing never decides: margins are on accuracy only. Each run takes a few
+ * seconds; the whole file stays well under a minute on two cores.
+ */
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "models/mlp.h"
+#include "models/rng.h"
+
+#define CLASSES 4
+#define DIM 16
+#define NTRAIN 4000
+#define NTEST 2000
+#define LABELED 20
+#define SEPARATION 4.0 /* distance between class means in units of the noise std */
+
+static char dir[512];
+
+/* .npy v1.0: magic, version, header length, a dict padded to 64 bytes. */
+static void write_npy(const char *path, const char *descr, const char *shape, const void *data, size_t bytes)
+{
+    char hdr[128];
+    int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape);
+    size_t total = 10 + (size_t)n + 1;
+    size_t pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    uint16_t hl = (uint16_t)(n + pad + 1);
+    fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+    fwrite(&hl, 2, 1, f);
+    fwrite(hdr, 1, (size_t)n, f);
+    for (size_t i = 0; i < pad; i++) fputc(' ', f);
+    fputc('\n', f);
+    fwrite(data, 1, bytes, f);
+    fclose(f);
+}
+
+/* Blobs: class c's mean is a random direction scaled so means sit about
+ * SEPARATION apart; rows are mean + N(0, I). Train and test share means. */
+static void write_blobs(void)
+{
+    pf_rng r;
+    pf_rng_seed(&r, 12345);
+    static float mu[CLASSES][DIM], x[NTRAIN * DIM];
+    static int32_t y[NTRAIN];
+    for (int c = 0; c < CLASSES; c++)
+        for (int j = 0; j < DIM; j++) mu[c][j] = (float)(pf_rng_normal(&r) * SEPARATION / sqrt(2.0 * DIM));
+    const char *names[2][2] = {{"train-x.npy", "train-y.npy"}, {"test-x.npy", "test-y.npy"}};
+    size_t counts[2] = {NTRAIN, NTEST};
+    for (int s = 0; s < 2; s++) {
+        for (size_t i = 0; i < counts[s]; i++) {
+            int c = (int)pf_rng_below(&r, CLASSES);
+            y[i] = c;
+            for (int j = 0; j < DIM; j++) x[i * DIM + j] = mu[c][j] + (float)pf_rng_normal(&r);
+        }
+        char path[640], shape[64];
+        snprintf(shape, sizeof shape, "(%zu, %d)", counts[s], DIM);
+        snprintf(path, sizeof path, "%s/%s", dir, names[s][0]);
+        write_npy(path, "<f4", shape, x, counts[s] * DIM * sizeof(float));
+        snprintf(shape, sizeof shape, "(%zu,)", counts[s]);
+        snprintf(path, sizeof path, "%s/%s", dir, names[s][1]);
+        write_npy(path, "<i4", shape, y, counts[s] * sizeof(int32_t));
+    }
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "%s/learn.%d", PF_TEST_TMP, (int)getpid());
+    mkdir(PF_TEST_TMP, 0755);
+    cr_assert_eq(mkdir(dir, 0755), 0, "cannot create %s", dir);
+    write_blobs();
+}
+
+static void teardown(void)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Write a graph: source -> sampler -> TEACHER -> filter -> student -> eval. */
+static void write_graph(const char *path, const char *run, int seed, const char *teacher, const char *filter)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "digraph t {\n"
+            "  graph   [classes=%d, seed=%d, run_dir=\"%s\", hwm=8, batch=128];\n"
+            "  source  [kind=idx_source, labeled=%d, seed=%d, images=\"%s/train-x.npy\", labels=\"%s/train-y.npy\"];\n"
+            "  sampler [kind=sampler, unlabeled_ratio=7, epochs=3];\n"
+            "  teacher [%s];\n"
+            "  filter  [kind=filter, %s];\n"
+            "  student [kind=mlp_student, hidden=32, lr=\"3e-3\", ema=0.99, batch=32];\n"
+            "  eval    [kind=evaluator, every=0, images=\"%s/test-x.npy\", labels=\"%s/test-y.npy\"];\n"
+            "  source -> sampler -> teacher -> filter -> student;\n"
+            "  student -> eval [port=model];\n"
+            "  sampler -> source [port=acks];\n"
+            "  filter -> sampler [port=labels];\n"
+            "  filter -> eval [port=labels];\n"
+            "%s"
+            "}\n",
+            CLASSES, seed, run, LABELED, seed, dir, dir, teacher, filter, dir, dir,
+            strstr(teacher, "mlp_teacher") ? "  student -> teacher [port=model];\n" : "");
+    fclose(f);
+}
+
+/* Run a graph with the real binary; returns summary.json's accuracy. */
+static double run_graph(const char *name, int seed, const char *teacher, const char *filter)
+{
+    char run[600], graph[640], cmd[1600], summary[700];
+    snprintf(run, sizeof run, "%s/%s", dir, name);
+    snprintf(graph, sizeof graph, "%s/%s.dot", dir, name);
+    write_graph(graph, run, seed, teacher, filter);
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress --log-level warn > '%s.log' 2>&1", PF_BIN, graph, run);
+    int st = system(cmd);
+    cr_assert_eq(st, 0, "%s failed (status %d); see %s.log", cmd, st, run);
+    snprintf(summary, sizeof summary, "%s/summary.json", run);
+    FILE *f = fopen(summary, "r");
+    cr_assert_not_null(f, "no %s", summary);
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *a = strstr(buf, "\"accuracy\": ");
+    cr_assert_not_null(a, "no accuracy in %s", summary);
+    return atof(a + strlen("\"accuracy\": "));
+}
+
+#define MLP_TEACHER "kind=mlp_teacher, hidden=32, lr=\"3e-3\", ema=0.5, min_labeled=8"
+
+TestSuite(learning, .init = setup, .fini = teardown, .timeout = 300);
+
+Test(learning, pseudo_labels_beat_the_labeled_only_baseline_on_blobs)
+{
+    const int seeds[] = {0, 1};
+    double pseudo = 0, base = 0;
+    for (size_t i = 0; i < 2; i++) {
+        char a[32], b[32];
+        snprintf(a, sizeof a, "fm%d", seeds[i]);
+        snprintf(b, sizeof b, "none%d", seeds[i]);
+        double p = run_graph(a, seeds[i], MLP_TEACHER, "policy=fixmatch, tau=0.9");
+        double q = run_graph(b, seeds[i], MLP_TEACHER, "policy=none");
+        cr_log_info("seed %d: fixmatch %.4f, labeled only %.4f", seeds[i], p, q);
+        pseudo += p / 2, base += q / 2;
+    }
+    cr_expect_gt(base, 0.30, "the labeled-only student learned nothing: %.4f", base);
+    cr_assert_gt(pseudo, base + 0.03, "pseudo-labeling %.4f does not beat labeled-only %.4f by 3 points", pseudo,
+                 base);
+}
+
+Test(learning, model_teacher_distills_a_saved_student)
+{
+    double first = run_graph("fm", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    char model[640], teacher[800];
+    snprintf(model, sizeof model, "%s/fm/student.pfm", dir);
+    pf_mlp *m = NULL;
+    cr_assert_eq(pf_mlp_load(model, &m), 0, "the student did not save a loadable model at %s", model);
+    cr_expect_eq(pf_mlp_input_dim(m), DIM);
+    cr_expect_eq(pf_mlp_classes(m), CLASSES);
+    pf_mlp_destroy(&m);
+    snprintf(teacher, sizeof teacher, "kind=model_teacher, path=\"%s\"", model);
+    double distilled = run_graph("distill", 1, teacher, "policy=fixmatch, tau=0.5, soft=1");
+    cr_log_info("student %.4f, distilled from it %.4f", first, distilled);
+    cr_assert_gt(distilled, first - 0.05, "distilling a %.4f model gave %.4f", first, distilled);
+}
+
+Test(learning, check_rejects_a_model_teacher_without_a_readable_file)
+{
+    char graph[640], cmd[1400];
+    snprintf(graph, sizeof graph, "%s/missing.dot", dir);
+    write_graph(graph, dir, 0, "kind=model_teacher, path=\"/nonexistent/model.pfm\"", "policy=fixmatch");
+    snprintf(cmd, sizeof cmd, "'%s' check '%s' > '%s/check.out' 2>&1", PF_BIN, graph, dir);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "check should exit 2, got status %d", st);
+    snprintf(cmd, sizeof cmd, "grep -q 'nonexistent/model.pfm' '%s/check.out'", dir);
+    cr_assert_eq(system(cmd), 0, "the error does not name the missing file");
+}
+
+TestSuite(train, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(train, writes_a_model_that_loads_and_classifies_held_out_rows)
+{
+    char cmd[4000], model[640];
+    snprintf(model, sizeof model, "%s/m.pfm", dir);
+    snprintf(cmd, sizeof cmd,
+             "'%s' train --images '%s/train-x.npy' --labels '%s/train-y.npy' --labeled 400 --seed 3 --hidden 32 "
+             "--epochs 30 --calibrate --out '%s' --test-images '%s/test-x.npy' --test-labels '%s/test-y.npy' --json "
+             "> '%s/train.json' 2> '%s/train.err'",
+             PF_BIN, dir, dir, model, dir, dir, dir, dir);
+    cr_assert_eq(system(cmd), 0, "train failed; see %s/train.err", dir);
+    pf_mlp *m = NULL;
+    cr_assert_eq(pf_mlp_load(model, &m), 0);
+    cr_expect_eq(pf_mlp_input_dim(m), DIM);
+    cr_expect_eq(pf_mlp_classes(m), CLASSES);
+    float T = pf_mlp_temperature(m);
+    cr_expect(T > 0.05f && T < 20.0f, "temperature %g", (double)T);
+    char path[700];
+    snprintf(path, sizeof path, "%s/train.json", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *a = strstr(buf, "\"accuracy\": ");
+    cr_assert_not_null(a, "no accuracy in %s", buf);
+    double acc = atof(a + strlen("\"accuracy\": "));
+    cr_expect_gt(acc, 0.80, "held-out accuracy %.4f on well separated blobs", acc);
+    const char *lab = strstr(buf, "\"labeled\": ");
+    cr_assert_not_null(lab);
+    cr_expect_eq(atoi(lab + strlen("\"labeled\": ")), 320, "400 labels minus every 5th held out for calibration");
+    pf_mlp_destroy(&m);
+}
+
+Test(train, fails_with_usage_status_when_a_required_option_is_missing)
+{
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "'%s' train --images '%s/train-x.npy' --labels '%s/train-y.npy' > /dev/null 2> '%s/err'",
+             PF_BIN, dir, dir, dir);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+    snprintf(cmd, sizeof cmd, "grep -q -- '--out is required' '%s/err'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+Test(train, fails_with_the_file_name_when_the_data_cannot_be_read)
+{
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "'%s' train --images /nonexistent/x.npy --labels /nonexistent/y.npy --out '%s/m.pfm' "
+                              "> /dev/null 2> '%s/err'", PF_BIN, dir, dir);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+    snprintf(cmd, sizeof cmd, "grep -q 'nonexistent/x.npy' '%s/err'", dir);
+    cr_assert_eq(system(cmd), 0);
+}

@@ -1,0 +1,651 @@
+/*
+ * End-to-end tests of the runtime (runtime/node_loop.c, supervisor.c,
+ * endpoint.c, fault.c): real `pseudoflow run` and `pseudoflow node`
+ * processes over real ipc sockets.
+ *
+ * Graphs are written into a run directory under /tmp/pfr/<pid>/, short on
+ * purpose: ipc socket paths are limited to 107 bytes. Every graph uses
+ * synth_source (ids 1..n, each exactly once per run without faults) and
+ * file_sink (one TSV line per sample, first column the id), so "counts
+ * arrive intact" is read back from the sink files. Faults are injected with
+ * PF_FAULT (runtime/fault.h). Crash tests check "at least once": a graph
+ * without acks loses what was in flight to a dead node, a graph with a
+ * sampler re-sends it.
+ *
+ * Timing never decides a result: every wait is for an event (an exit, a
+ * file growing), with a generous safety net so a hang fails instead of
+ * blocking the suite.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "runtime/wire.h"
+
+#define SAFETY_NET_S 180 /* a run that takes longer is hung; nothing here needs more than seconds */
+
+static char dir[256];  /* /tmp/pfr/<pid>/<test>: graph, logs and run dir */
+static char rdir[300]; /* the run dir: <dir>/run */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void sh(const char *fmt, const char *arg)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, fmt, arg);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void fresh_dir(const char *test)
+{
+    snprintf(dir, sizeof dir, "/tmp/pfr/%d/%s", (int)getpid(), test);
+    snprintf(rdir, sizeof rdir, "%s/run", dir);
+    sh("rm -rf '%s'", dir);
+    sh("mkdir -p '%s'", dir);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Whole file as a string ("" when missing); caller frees. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return strdup("");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, m);
+    fclose(f);
+    fclose(m);
+    return buf;
+}
+
+/* Start the binary with args (NULL-terminated), stderr and stdout to <dir>/<log>,
+ * PF_FAULT set to fault (or unset). */
+static pid_t start(const char *log, const char *fault, const char *const *args)
+{
+    char logpath[512];
+    snprintf(logpath, sizeof logpath, "%s/%s", dir, log);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
+        if (fault) setenv("PF_FAULT", fault, 1);
+        else unsetenv("PF_FAULT");
+        unsetenv("PF_LOG_LEVEL");
+        const char *argv[24] = {PF_BIN};
+        int a = 1;
+        for (const char *const *p = args; *p && a < 23; p++) argv[a++] = *p;
+        argv[a] = NULL;
+        execv(PF_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Wait for pid; its exit status, or 128+signal. Kills and fails after the safety net. */
+static int wait_exit(pid_t pid)
+{
+    int status;
+    for (int i = 0; i < SAFETY_NET_S * 50; i++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        cr_assert_neq(r, -1, "waitpid: %s", strerror(errno));
+        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    cr_assert_fail("process %d did not exit within %d s", (int)pid, SAFETY_NET_S);
+    return -1;
+}
+
+/* `pseudoflow run <dir>/g.dot --run-dir <rdir> --no-progress`, to completion. */
+static int run_graph(const char *fault)
+{
+    char graph[512];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
+    return wait_exit(start("run.log", fault, args));
+}
+
+static char *run_log(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/run.log", dir);
+    return slurp(path);
+}
+
+/* Add the ids in sink file <rdir>/<file> to seen[1..n]; returns the lines read.
+ * An id outside 1..n fails the test. */
+static size_t read_sink(const char *file, unsigned *seen, size_t n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", rdir, file);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t lines = 0;
+    unsigned long long id;
+    char rest[512];
+    while (fscanf(f, "%llu%511[^\n]\n", &id, rest) >= 1) {
+        cr_assert(id >= 1 && id <= n, "%s: id %llu outside 1..%zu", file, id, n);
+        seen[id]++;
+        lines++;
+    }
+    fclose(f);
+    return lines;
+}
+
+/* Every id 1..n seen exactly once (exact) or at least once. */
+static void assert_ids(const unsigned *seen, size_t n, int exact)
+{
+    size_t missing = 0, dup = 0;
+    for (size_t i = 1; i <= n; i++) {
+        missing += seen[i] == 0;
+        dup += seen[i] > 1;
+    }
+    cr_assert_eq(missing, 0, "%zu of %zu ids never arrived", missing, n);
+    if (exact) cr_assert_eq(dup, 0, "%zu ids arrived more than once", dup);
+}
+
+/* Processes whose command line mentions the run dir (our children, orphaned or not). */
+static int processes_in_run_dir(void)
+{
+    DIR *d = opendir("/proc");
+    cr_assert_not_null(d);
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || pid == getpid()) continue;
+        char path[64], buf[4096];
+        snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++)
+            if (!buf[i]) buf[i] = ' ';
+        buf[n] = '\0';
+        if (strstr(buf, rdir)) count++;
+    }
+    closedir(d);
+    return count;
+}
+
+/* Pid of the node process running instance `spec` ("sink#0") of this test's run, or 0. */
+static pid_t node_pid(const char *spec)
+{
+    char want[600];
+    snprintf(want, sizeof want, " node %s/g.dot %s --run-dir %s ", dir, spec, rdir);
+    DIR *d = opendir("/proc");
+    cr_assert_not_null(d);
+    pid_t found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && !found) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0) continue;
+        char path[64], buf[4096];
+        snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++)
+            if (!buf[i]) buf[i] = ' ';
+        buf[n] = '\0';
+        if (strstr(buf, want)) found = (pid_t)pid;
+    }
+    closedir(d);
+    return found;
+}
+
+/* Socket files left in <rdir>/sock. */
+static int sockets_left(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/sock", rdir);
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') count++;
+    closedir(d);
+    return count;
+}
+
+static void cleanup(void)
+{
+    if (dir[0] && !getenv("PF_KEEP_TEST_DIRS")) sh("rm -rf '%s'", dir);
+}
+
+TestSuite(runtime, .fini = cleanup, .timeout = 600);
+
+/* ---- runs to the end ----------------------------------------------------- */
+
+Test(runtime, a_two_node_graph_ends_on_end_of_stream_with_every_id_exactly_once)
+{
+    fresh_dir("two");
+    /* hwm=2 with small batches: the source outruns the sink, so backpressure
+     * must hold samples back rather than drop them. */
+    write_file("g.dot", "digraph two {\n"
+                        "  graph [classes=4, dim=8, batch=16, hwm=2];\n"
+                        "  src  [kind=synth_source, n=20000, dim=8];\n"
+                        "  sink [kind=file_sink];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    int rc = run_graph(NULL);
+    char *log = run_log();
+    cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+    static unsigned seen[20001];
+    cr_assert_eq(read_sink("sink#0.tsv", seen, 20000), 20000);
+    assert_ids(seen, 20000, 1);
+    cr_assert(strstr(log, "run finished"), "log:\n%s", log);
+    cr_assert_eq(sockets_left(), 0);
+    free(log);
+}
+
+static const char five_graph[] =
+    "digraph five {\n"
+    "  graph [classes=4, seed=3, dim=8, batch=32];\n"
+    "  src     [kind=synth_source, n=3000, dim=8, labeled=200, replicas=2];\n"
+    "  sampler [kind=sampler, unlabeled_ratio=0, lease_ms=%d];\n"
+    "  teacher [kind=mlp_teacher, hidden=\"\", warmup_epochs=2, replicas=2];\n"
+    "  filter  [kind=filter, tau=0.5];\n"
+    "  sink    [kind=file_sink];\n"
+    "  src -> sampler -> teacher -> filter;\n"
+    "  filter  -> sink    [out=labels];\n"
+    "  sampler -> src     [port=acks];\n"
+    "  filter  -> sampler [port=labels];\n"
+    "}\n";
+
+static void write_five(int lease_ms)
+{
+    char text[2048];
+    snprintf(text, sizeof text, five_graph, lease_ms);
+    write_file("g.dot", text);
+}
+
+Test(runtime, a_five_node_graph_with_replicas_and_feedback_ends_with_every_id_exactly_once)
+{
+    fresh_dir("five");
+    write_five(600000); /* no lease expires: nothing is re-sent, so exactly once holds */
+    int rc = run_graph(NULL);
+    char *log = run_log();
+    cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+    static unsigned seen[3001];
+    cr_assert_eq(read_sink("sink#0.tsv", seen, 3000), 3000, "log:\n%s", log);
+    assert_ids(seen, 3000, 1);
+    /* Every stage of the final progress table saw the whole stream. */
+    cr_assert(strstr(log, "teacher      mlp_teacher    x2"), "log:\n%s", log);
+    cr_assert_eq(sockets_left(), 0);
+    free(log);
+}
+
+Test(runtime, replicas_split_the_work_and_every_id_still_arrives_exactly_once)
+{
+    fresh_dir("replicas");
+    write_file("g.dot", "digraph reps {\n"
+                        "  graph [classes=3, dim=4, batch=8, hwm=4];\n"
+                        "  src  [kind=synth_source, n=6000, dim=4, replicas=2];\n"
+                        "  sink [kind=file_sink, replicas=2];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    int rc = run_graph(NULL);
+    char *log = run_log();
+    cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+    static unsigned seen[6001];
+    size_t a = read_sink("sink#0.tsv", seen, 6000), b = read_sink("sink#1.tsv", seen, 6000);
+    cr_assert_gt(a, 0, "sink#0 got nothing");
+    cr_assert_gt(b, 0, "sink#1 got nothing");
+    cr_assert_eq(a + b, 6000);
+    assert_ids(seen, 6000, 1);
+    /* The final table shows the replica count, not the (zero) running processes. */
+    cr_assert(strstr(log, "sink         file_sink      x2"), "log:\n%s", log);
+    free(log);
+}
+
+/* ---- stopping ------------------------------------------------------------ */
+
+Test(runtime, sigterm_mid_stream_stops_every_process_cleanly_and_removes_the_sockets)
+{
+    fresh_dir("sigterm");
+    /* An endless, paced source: only a signal ends this run. */
+    write_file("g.dot", "digraph endless {\n"
+                        "  graph [classes=4, dim=8, batch=16];\n"
+                        "  src  [kind=synth_source, n=0, dim=8, rate=5000];\n"
+                        "  sink [kind=file_sink, replicas=2];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    char graph[512], sink0[512];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    snprintf(sink0, sizeof sink0, "%s/sink#0.tsv", rdir);
+    const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
+    pid_t pid = start("run.log", NULL, args);
+    /* Mid-stream: wait until samples reach a sink (the file is flushed every tick). */
+    struct stat st;
+    for (int i = 0; i < SAFETY_NET_S * 50 && (stat(sink0, &st) != 0 || st.st_size == 0); i++) sleep_ms(20);
+    cr_assert(stat(sink0, &st) == 0 && st.st_size > 0, "no sample reached sink#0");
+    cr_assert_eq(processes_in_run_dir(), 4, "expected the supervisor and 3 node processes");
+    kill(pid, SIGTERM);
+    int rc = wait_exit(pid);
+    char *log = run_log();
+    cr_assert_eq(rc, 0, "a clean stop exits 0 (pseudoflow run --help); got %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "stopping on signal 15"), "log:\n%s", log);
+    cr_assert(strstr(log, "run stopped after"), "log:\n%s", log);
+    cr_assert_null(strstr(log, "killing it"), "a node needed SIGKILL; log:\n%s", log);
+    cr_assert_eq(processes_in_run_dir(), 0, "orphan processes remain");
+    cr_assert_eq(sockets_left(), 0, "socket files remain in %s/sock", rdir);
+    /* What the sinks wrote is whole lines of valid ids. */
+    static unsigned seen[1u << 20];
+    size_t lines = read_sink("sink#0.tsv", seen, (1u << 20) - 1) + read_sink("sink#1.tsv", seen, (1u << 20) - 1);
+    cr_assert_gt(lines, 0);
+    free(log);
+}
+
+Test(runtime, a_node_stopped_by_sigterm_on_its_own_is_restarted_not_taken_as_finished)
+{
+    fresh_dir("sigterm_one");
+    write_file("g.dot", "digraph endless {\n"
+                        "  graph [classes=4, dim=8, batch=16];\n"
+                        "  src  [kind=synth_source, n=0, dim=8, rate=5000];\n"
+                        "  sink [kind=file_sink];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    char graph[512], sink0[512];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    snprintf(sink0, sizeof sink0, "%s/sink#0.tsv", rdir);
+    const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
+    pid_t pid = start("run.log", NULL, args);
+    struct stat st;
+    for (int i = 0; i < SAFETY_NET_S * 50 && (stat(sink0, &st) != 0 || st.st_size == 0); i++) sleep_ms(20);
+    pid_t sink = node_pid("sink#0");
+    cr_assert_neq(sink, 0, "no sink#0 process");
+    kill(sink, SIGTERM);
+    /* Wait for the restarted incarnation: a new pid for sink#0. */
+    pid_t again = 0;
+    for (int i = 0; i < SAFETY_NET_S * 50 && (!(again = node_pid("sink#0")) || again == sink); i++) sleep_ms(20);
+    cr_assert(again && again != sink, "sink#0 was not restarted");
+    kill(pid, SIGTERM);
+    int rc = wait_exit(pid);
+    char *log = run_log();
+    cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "node sink#0 exited with status 143; restart 1"), "log:\n%s", log);
+    cr_assert_eq(processes_in_run_dir(), 0);
+    free(log);
+}
+
+/* ---- failures ------------------------------------------------------------ */
+
+Test(runtime, a_source_that_exits_with_an_error_is_restarted_and_the_run_completes)
+{
+    fresh_dir("crash_src");
+    write_file("g.dot", "digraph crash {\n"
+                        "  graph [classes=4, dim=8, batch=16];\n"
+                        "  src  [kind=synth_source, n=2000, dim=8];\n"
+                        "  sink [kind=file_sink];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    int rc = run_graph("src#0:exit_after=5");
+    char *log = run_log();
+    cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "failing on purpose after 5 batches"), "log:\n%s", log);
+    cr_assert(strstr(log, "node src#0 exited with status 1; restart 1 of at most 5"), "log:\n%s", log);
+    static unsigned seen[2001];
+    read_sink("sink#0.tsv", seen, 2000);
+    assert_ids(seen, 2000, 0); /* no acks: the restarted source starts over */
+    free(log);
+}
+
+Test(runtime, crashed_and_killed_stages_are_restarted_and_acks_bring_every_id_through)
+{
+    fresh_dir("crash_mid");
+    write_five(1000); /* samples lost with a dead stage are re-sent after 1 s */
+    int rc = run_graph("teacher#0:exit_after=5,filter#0:kill_after=10");
+    char *log = run_log();
+    cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "node teacher#0 exited with status 1; restart 1"), "log:\n%s", log);
+    cr_assert(strstr(log, "node filter#0 was killed by signal 9"), "log:\n%s", log);
+    static unsigned seen[3001];
+    read_sink("sink#0.tsv", seen, 3000);
+    assert_ids(seen, 3000, 0);
+    cr_assert_eq(processes_in_run_dir(), 0);
+    free(log);
+}
+
+Test(runtime, a_node_that_keeps_crashing_fails_the_run_with_a_message_naming_it)
+{
+    fresh_dir("crash_loop");
+    write_file("g.dot", "digraph loop {\n"
+                        "  graph [classes=4, dim=8, batch=16, max_restarts=2];\n"
+                        "  src  [kind=synth_source, n=2000, dim=8];\n"
+                        "  sink [kind=file_sink];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    int rc = run_graph("src#0:exit_after=2:times=0");
+    char *log = run_log();
+    cr_assert_eq(rc, 1, "exit %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "restart 2 of at most 2"), "log:\n%s", log);
+    cr_assert(strstr(log, "pseudoflow run: node src#0 exited with status 1 and has failed 3 times (max_restarts=2)"),
+              "log:\n%s", log);
+    cr_assert_eq(processes_in_run_dir(), 0, "the sink was left running");
+    cr_assert_eq(sockets_left(), 0);
+    free(log);
+}
+
+Test(runtime, a_malformed_fault_rule_is_an_error_not_silently_ignored)
+{
+    fresh_dir("bad_fault");
+    write_file("g.dot", "digraph t {\n"
+                        "  graph [classes=4, dim=8, max_restarts=0];\n"
+                        "  src  [kind=synth_source, n=10, dim=8];\n"
+                        "  sink [kind=file_sink];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    int rc = run_graph("src#0:explode_after=1");
+    char *log = run_log();
+    cr_assert_eq(rc, 1, "exit %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "PF_FAULT: cannot parse rule 'src#0:explode_after=1'"), "log:\n%s", log);
+    free(log);
+}
+
+/* ---- untrusted frames, and `pseudoflow node` on its own ------------------- */
+
+static void *zctx, *up, *stats;
+
+/* Send one message of nframes frames to the sink's input, as src#0 would. */
+static void send_frames(const void *const *frames, const size_t *lens, int nframes)
+{
+    static const char id[] = "sink#0/in";
+    for (int i = 0; i < SAFETY_NET_S * 100; i++) { /* until the sink has connected */
+        if (zmq_send(up, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) goto rest;
+        cr_assert(errno == EHOSTUNREACH || errno == EAGAIN, "send: %s", zmq_strerror(errno));
+        sleep_ms(10);
+    }
+    cr_assert_fail("the standalone sink never connected");
+rest:
+    for (int f = 0; f < nframes; f++)
+        cr_assert_geq(zmq_send(up, frames[f], lens[f], f + 1 < nframes ? ZMQ_SNDMORE : 0), 0);
+}
+
+static void send_msg(uint32_t sender, uint16_t type, const void *payload, size_t len)
+{
+    static uint64_t seq;
+    pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, type, sender, 0, ++seq};
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    pf_wire_header_encode(&h, hdr);
+    const void *frames[] = {hdr, payload};
+    size_t lens[] = {sizeof hdr, len};
+    send_frames(frames, lens, 2);
+}
+
+/* A batch of ids first..first+n-1, dim wide, x all `v`; packed into buf (caller frees). */
+static size_t pack_batch(uint64_t first, size_t n, uint32_t dim, float v, uint8_t **buf)
+{
+    uint64_t ids[64];
+    float x[64 * 16];
+    int32_t labels[64];
+    cr_assert(n <= 64 && dim <= 16);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = first + i;
+        labels[i] = -1;
+        for (uint32_t j = 0; j < dim; j++) x[i * dim + j] = v;
+    }
+    Pf__Batch b = PF__BATCH__INIT;
+    b.n_ids = n, b.ids = ids;
+    b.dim = dim, b.n_x = n * dim, b.x = x;
+    b.n_labels = n, b.labels = labels;
+    b.classes = 4;
+    size_t len;
+    cr_assert_eq(pf_wire_encode(PF_MSG_BATCH, &b, buf, &len), 0);
+    return len;
+}
+
+/* The newest value of stat `name` the node pushed to the stats socket. */
+static double last_stat(const char *name)
+{
+    double v = -1;
+    zmq_pollitem_t it = {stats, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, 2000) > 0) { /* the final stats are flushed before the node exits */
+        zmq_msg_t f0, f1;
+        zmq_msg_init(&f0), zmq_msg_init(&f1);
+        zmq_msg_recv(&f0, stats, 0);
+        zmq_msg_recv(&f1, stats, 0);
+        pf_wire_header h;
+        pf_msg m = {0};
+        if (pf_wire_header_decode(zmq_msg_data(&f0), zmq_msg_size(&f0), &h) == 0 &&
+            pf_wire_decode(&h, zmq_msg_data(&f1), zmq_msg_size(&f1), NULL, &m) == 0) {
+            for (size_t i = 0; i < m.u.stats->n_names; i++)
+                if (strcmp(m.u.stats->names[i], name) == 0) v = m.u.stats->values[i];
+            pf_wire_msg_free(&m);
+        }
+        zmq_msg_close(&f0), zmq_msg_close(&f1);
+    }
+    return v;
+}
+
+static size_t count_lines_with(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+Test(runtime, a_standalone_node_drops_bad_frames_keeps_running_and_processes_good_ones)
+{
+    fresh_dir("frames");
+    write_file("g.dot", "digraph frames {\n"
+                        "  graph [classes=4, dim=8];\n"
+                        "  src  [kind=synth_source, n=100, dim=8];\n"
+                        "  sink [kind=file_sink];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    char graph[512], ep[512];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    sh("mkdir -p '%s/sock'", rdir);
+    /* This test plays the supervisor (stats) and the upstream src#0 (its output
+     * address, ipc://<run_dir>/sock/<node>.<port>.<instance>, see endpoint.h). */
+    zctx = zmq_ctx_new();
+    stats = zmq_socket(zctx, ZMQ_PULL);
+    up = zmq_socket(zctx, ZMQ_ROUTER);
+    int one = 1, linger = 0;
+    zmq_setsockopt(up, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(up, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(stats, ZMQ_LINGER, &linger, sizeof linger);
+    snprintf(ep, sizeof ep, "ipc://%s/sock/supervisor", rdir);
+    cr_assert_eq(zmq_bind(stats, ep), 0, "bind %s: %s", ep, zmq_strerror(errno));
+    snprintf(ep, sizeof ep, "ipc://%s/sock/src.out.0", rdir);
+    cr_assert_eq(zmq_bind(up, ep), 0, "bind %s: %s", ep, zmq_strerror(errno));
+
+    const char *args[] = {"node", graph, "sink", "--run-dir", rdir, "--supervised", NULL};
+    pid_t pid = start("node.log", NULL, args);
+
+    uint8_t *good, *nan_b, *inf_b, *wide;
+    size_t good_len = pack_batch(1, 10, 8, 0.5f, &good);
+    size_t nan_len = pack_batch(900, 4, 8, NAN, &nan_b);
+    size_t inf_len = pack_batch(910, 4, 8, INFINITY, &inf_b);
+    size_t wide_len = pack_batch(920, 4, 7, 0.5f, &wide); /* the graph says dim=8 */
+    uint8_t junk[64];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)(i * 37 + 11);
+    pf_wire_header bad_magic = {0xdeadbeef, PF_WIRE_VERSION, PF_MSG_BATCH, 0, 0, 1};
+    uint8_t bad_hdr[PF_WIRE_HEADER_SIZE];
+    pf_wire_header_encode(&bad_magic, bad_hdr);
+
+    int sent_bad = 0;
+    for (int round = 0; round < 3; round++) { /* each kind of damage more than once */
+        const void *one_frame[] = {good};
+        size_t one_len[] = {good_len};
+        send_frames(one_frame, one_len, 1), sent_bad++;             /* one frame */
+        const void *three[] = {bad_hdr, good, good};
+        size_t three_len[] = {sizeof bad_hdr, good_len, good_len};
+        send_frames(three, three_len, 3), sent_bad++;               /* three frames */
+        const void *short_hdr[] = {bad_hdr, good};
+        size_t short_len[] = {5, good_len};
+        send_frames(short_hdr, short_len, 2), sent_bad++;           /* truncated header */
+        size_t magic_len[] = {sizeof bad_hdr, good_len};
+        send_frames(short_hdr, magic_len, 2), sent_bad++;           /* wrong magic */
+        send_msg(0, PF_MSG_BATCH, good, good_len / 2), sent_bad++;  /* truncated payload */
+        send_msg(0, PF_MSG_BATCH, junk, sizeof junk), sent_bad++;   /* corrupt payload */
+        send_msg(0, PF_MSG_BATCH, nan_b, nan_len), sent_bad++;      /* NaN */
+        send_msg(0, PF_MSG_BATCH, inf_b, inf_len), sent_bad++;      /* Inf */
+        send_msg(0, PF_MSG_BATCH, wide, wide_len), sent_bad++;      /* wrong dimension */
+        send_msg(1, PF_MSG_BATCH, good, good_len), sent_bad++;      /* from an instance not wired here */
+    }
+    /* Then good batches (ids 1..40) and end-of-stream: the node must still be alive to take them. */
+    for (uint64_t first = 1; first <= 31; first += 10) {
+        uint8_t *b;
+        size_t len = pack_batch(first, 10, 8, (float)first, &b);
+        send_msg(0, PF_MSG_BATCH, b, len);
+        free(b);
+    }
+    Pf__Eos eos = PF__EOS__INIT;
+    uint8_t *e;
+    size_t elen;
+    cr_assert_eq(pf_wire_encode(PF_MSG_EOS, &eos, &e, &elen), 0);
+    send_msg(0, PF_MSG_EOS, e, elen);
+
+    int rc = wait_exit(pid);
+    char path[512];
+    snprintf(path, sizeof path, "%s/node.log", dir);
+    char *log = slurp(path);
+    cr_assert_eq(rc, 0, "the node ends on end-of-stream with status 0; got %d; log:\n%s", rc, log);
+    cr_assert_eq(last_stat("bad_frames"), (double)sent_bad, "log:\n%s", log);
+    /* Logged once per kind of damage, not once per frame. */
+    size_t warned = count_lines_with(log, "dropped a bad frame");
+    cr_assert(warned >= 1 && warned <= 10, "%zu warnings for %d bad frames; log:\n%s", warned, sent_bad, log);
+    static unsigned seen[1001];
+    cr_assert_eq(read_sink("sink#0.tsv", seen, 1000), 40, "only the good samples are written");
+    assert_ids(seen, 40, 1);
+
+    free(good), free(nan_b), free(inf_b), free(wide), free(e), free(log);
+    zmq_close(up), zmq_close(stats);
+    zmq_ctx_term(zctx);
+}
