@@ -7,9 +7,8 @@
  * table (labeled-only with --labeled N, fully supervised with all labels).
  *
  * The labeled subset is the one idx_source keeps visible for the same
- * --labeled and --seed (class-balanced quotas over a seeded shuffle, see
- * choose_labeled below, which must stay identical to idx_source.c's), so an
- * offline model and a pipeline run see the same labels.
+ * --labeled and --seed (pf_idx_source_choose_labeled, the one rule for it),
+ * so an offline model and a pipeline run see the same labels.
  *
  * Recipe: minibatch Adam (or SGD) over shuffled epochs with a cosine learning
  * rate, optional input standardization fitted on the training rows, optional
@@ -23,6 +22,7 @@
  * file: the test file is only ever scored, never used to choose anything.
  */
 #include "cli/commands.h"
+#include "nodes/idx_source.h"
 #include "data/dataset.h"
 #include "models/calibrate.h"
 #include "models/metrics.h"
@@ -94,39 +94,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* The rows idx_source keeps labeled for (labeled, seed): a seeded shuffle of
- * all rows, then the first quota rows of each class (labeled / classes each,
- * the remainder to the lowest classes). Must match nodes/idx_source.c. */
-static void choose_labeled(const pf_dataset *d, long long labeled, uint64_t seed, uint8_t *visible)
-{
-    size_t n = d->n;
-    if (labeled < 0) {
-        memset(visible, 1, n);
-        return;
-    }
-    memset(visible, 0, n);
-    pf_rng r;
-    pf_rng_seed(&r, seed);
-    uint32_t *perm = malloc(n * sizeof *perm);
-    if (!perm) return;
-    for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
-    for (size_t i = n; i > 1; i--) {
-        size_t j = pf_rng_below(&r, i);
-        uint32_t t = perm[i - 1];
-        perm[i - 1] = perm[j];
-        perm[j] = t;
-    }
-    for (size_t c = 0; c < d->classes; c++) {
-        size_t quota = (size_t)labeled / d->classes + (c < (size_t)labeled % d->classes);
-        for (size_t i = 0; i < n && quota; i++)
-            if (d->labels[perm[i]] == (int32_t)c) {
-                visible[perm[i]] = 1;
-                quota--;
-            }
-    }
-    free(perm);
 }
 
 static int parse_num(const char *opt, const char *v, double lo, double hi, double *out)
@@ -293,7 +260,9 @@ int pf_cmd_train(int argc, char **argv)
         rc = pf_errorf(PF_ENOMEM, "train: out of memory");
         goto fail;
     }
-    choose_labeled(&tr, o.labeled, (uint64_t)o.seed, visible);
+    pf_rng lr;
+    pf_rng_seed(&lr, (uint64_t)o.seed);
+    if ((rc = pf_idx_source_choose_labeled(&tr, o.labeled, &lr, visible)) < 0) goto fail;
     if ((rc = split(&tr, visible, o.calibrate, &xt, &yt, &nt, &xh, &yh, &nh)) < 0) goto fail;
     if (nt == 0) {
         rc = pf_errorf(PF_EINVAL, "'%s': no labeled rows to train on", o.labels);

@@ -494,6 +494,41 @@ int pf_mlp_loss_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets
     return 0;
 }
 
+int pf_mlp_input_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets, const float *soft,
+                      const float *weights, float T, double *loss, float *gx)
+{
+    if (n == 0) return pf_errorf(PF_EINVAL, "mlp: empty batch");
+    if (n > (size_t)INT_MAX) return pf_errorf(PF_ERANGE, "mlp: batch of %zu rows > INT_MAX", n);
+    size_t L = m->nsizes - 1, C = m->sizes[L], d = m->sizes[0];
+    int rc = ensure_cap(m, n);
+    if (rc < 0) return rc;
+    forward_rows(m, x, n, m->logits);
+    float *dz = m->delta[0], *dnext = m->delta[1];
+    rc = pf_loss_xent(m->logits, n, C, targets, soft, weights, T, dz, loss);
+    if (rc < 0) return pf_error_wrap(rc, "mlp: ");
+    for (size_t l = L; l >= 1; l--) {
+        int in = (int)m->sizes[l - 1], nout = (int)m->sizes[l];
+        const float *W = m->params + m->w_off[l - 1];
+        /* dA_{l-1} [n, in] = dZ_l [n, out] · W_l [out, in]; layer 1 writes dL/dx' into gx. */
+        float *out = l == 1 ? gx : dnext;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, in, nout, 1.0f, dz, nout, W,
+                    in, 0.0f, out, in);
+        if (l == 1) break;
+        const float *a = m->act[l - 1];
+        size_t cnt = n * (size_t)in;
+        for (size_t k = 0; k < cnt; k++)
+            if (!(a[k] > 0.0f)) dnext[k] = 0.0f;
+        float *t = dz;
+        dz = dnext;
+        dnext = t;
+    }
+    /* Through the standardization x' = (x − mean)·scale: dL/dx = dL/dx' · scale. */
+    if (m->in_scale)
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++) gx[i * d + j] *= m->in_scale[j];
+    return 0;
+}
+
 int pf_mlp_train_step(pf_mlp *m, pf_optim *opt, const float *x, size_t n, const int32_t *targets,
                       const float *soft, const float *weights, float T, double *loss)
 {

@@ -172,6 +172,13 @@ int pf_mlp_loss(pf_mlp *m, const float *x, size_t n, const int32_t *targets, con
 int pf_mlp_loss_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets, const float *soft,
                      const float *weights, float T, double *loss, const float **grad);
 
+/* Gradient of the same loss with respect to the inputs: gx [n, input_dim]
+ * gets dL/dx (through the standardization when set). For adversarial
+ * perturbations (virtual adversarial training). Parameters and their
+ * gradient are untouched. Errors: as pf_mlp_loss_grad. */
+int pf_mlp_input_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets, const float *soft,
+                      const float *weights, float T, double *loss, float *gx);
+
 /* One optimizer step on the batch x [n, input_dim] with
  *   targets [n] class indices (or -1 = use the soft row) or NULL,
  *   soft    [n, classes] target distributions or NULL,

@@ -13,6 +13,7 @@
  * The whole file is loaded at start (Fashion-MNIST's 60,000 x 784 floats is
  * 188 MB); replicas split the stream order into contiguous shares.
  */
+#include "nodes/idx_source.h"
 #include "data/dataset.h"
 #include "nodes/source_driver.h"
 #include "runtime/error.h"
@@ -96,17 +97,17 @@ static void idx_free(idx_src *s)
     free(s);
 }
 
-/* Choose the visible rows: a seeded shuffle of each class, first quota rows each. */
-static void choose_labeled(idx_src *s, pf_rng *r)
+int pf_idx_source_choose_labeled(const pf_dataset *d, long long labeled, pf_rng *r, uint8_t *visible)
 {
-    size_t n = s->ds.n, classes = s->ds.classes;
-    if (!s->ds.labels) return;
-    if (s->cfg.labeled < 0) {
-        memset(s->visible, 1, n);
-        return;
+    size_t n = d->n, classes = d->classes;
+    memset(visible, 0, n);
+    if (!d->labels) return 0;
+    if (labeled < 0) {
+        for (size_t i = 0; i < n; i++) visible[i] = d->labels[i] >= 0;
+        return 0;
     }
-    uint32_t *perm = malloc(n * sizeof *perm);
-    if (!perm) return;
+    uint32_t *perm = malloc((n ? n : 1) * sizeof *perm);
+    if (!perm) return pf_errorf(PF_ENOMEM, "idx_source: out of memory for %zu rows", n);
     for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
     for (size_t i = n; i > 1; i--) {
         size_t j = pf_rng_below(r, i);
@@ -115,14 +116,15 @@ static void choose_labeled(idx_src *s, pf_rng *r)
         perm[j] = t;
     }
     for (size_t c = 0; c < classes; c++) {
-        size_t quota = (size_t)s->cfg.labeled / classes + (c < (size_t)s->cfg.labeled % classes);
+        size_t quota = (size_t)labeled / classes + (c < (size_t)labeled % classes);
         for (size_t i = 0; i < n && quota; i++)
-            if (s->ds.labels[perm[i]] == (int32_t)c) {
-                s->visible[perm[i]] = 1;
+            if (d->labels[perm[i]] == (int32_t)c) {
+                visible[perm[i]] = 1;
                 quota--;
             }
     }
     free(perm);
+    return 0;
 }
 
 static int idx_start(pf_ctx *ctx, const void *cfgp, void **state)
@@ -158,7 +160,7 @@ static int idx_start(pf_ctx *ctx, const void *cfgp, void **state)
     }
     pf_rng r;
     pf_rng_seed(&r, (uint64_t)(cfg->seed >= 0 ? cfg->seed : g->cfg.seed));
-    choose_labeled(s, &r);
+    if ((rc = pf_idx_source_choose_labeled(&s->ds, (long long)cfg->labeled, &r, s->visible)) < 0) goto fail;
     for (size_t i = 0; i < n; i++) s->order[i] = (uint32_t)i;
     if (cfg->shuffle)
         for (size_t i = n; i > 1; i--) {

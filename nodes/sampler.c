@@ -25,6 +25,7 @@
  * Memory is bounded by what is in flight: queues hold ids, embeddings are
  * read back from the store when a sample is sent again.
  */
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
@@ -183,7 +184,6 @@ static void lease_del(leases *l, uint64_t id)
 typedef struct sampler {
     sampler_cfg cfg;
     pf_label_store *store;
-    char store_path[4200];
     uint32_t dim, classes;
     size_t batch;
     idq fresh;     /* new arrivals, persisted, not yet forwarded */
@@ -206,13 +206,6 @@ typedef struct sampler {
     uint8_t *known; /* [known_cap]: per sample of an arriving batch, already stored */
     size_t known_cap;
 } sampler;
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int add_labeled(sampler *s, uint64_t id)
 {
@@ -245,7 +238,7 @@ static int open_store(sampler *s, pf_ctx *ctx, uint32_t dim)
     const pf_graph *g = pf_ctx_graph(ctx);
     pf_label_store_opts o = {.dim = dim, .classes = (uint32_t)g->cfg.classes,
                              .map_size = (uint64_t)s->cfg.map_mb << 20};
-    int rc = pf_label_store_open(s->store_path, &o, &s->store);
+    int rc = pf_label_store_open(g->cfg.store, &o, &s->store);
     if (rc < 0) return rc;
     s->dim = pf_label_store_dim(s->store);
     s->classes = pf_label_store_classes(s->store);
@@ -258,7 +251,7 @@ static int open_store(sampler *s, pf_ctx *ctx, uint32_t dim)
     pf_label_counts c;
     if (pf_label_store_counts(s->store, &c) == 0 && c.samples)
         PF_INFO("store %s: %llu samples, %llu decided; %zu undecided queued again, %zu labeled for replay",
-                s->store_path, (unsigned long long)c.samples, (unsigned long long)c.decided, s->resend.len,
+                g->cfg.store, (unsigned long long)c.samples, (unsigned long long)c.decided, s->resend.len,
                 s->nlabeled);
     pf_ctx_gauge(ctx, "stored", (double)c.samples);
     /* Shuffle the labeled pool once; later passes reshuffle. */
@@ -288,14 +281,6 @@ static int sampler_start(pf_ctx *ctx, const void *cfgp, void **state)
     s->cfg = *cfg;
     s->batch = (size_t)(cfg->batch ? cfg->batch : g->cfg.batch);
     pf_rng_seed(&s->rng, pf_ctx_seed(ctx));
-    /* The default store (<run_dir>/store) follows a run directory given on the
-     * command line (--run-dir), like the sockets and cursors do. */
-    char dflt[4200];
-    snprintf(dflt, sizeof dflt, "%s/store", g->cfg.run_dir);
-    if (strcmp(g->cfg.store, dflt) == 0)
-        snprintf(s->store_path, sizeof s->store_path, "%s/store", pf_ctx_run_dir(ctx));
-    else
-        snprintf(s->store_path, sizeof s->store_path, "%s", g->cfg.store);
     s->ids = malloc(s->batch * sizeof *s->ids);
     s->origin = malloc(s->batch * sizeof *s->origin);
     s->labels = malloc(s->batch * sizeof *s->labels);
@@ -310,7 +295,7 @@ static int sampler_start(pf_ctx *ctx, const void *cfgp, void **state)
     pf_label_store_opts probe = {.readonly = 1};
     pf_label_store *existing = NULL;
     uint32_t dim = (uint32_t)g->cfg.dim;
-    if (!dim && pf_label_store_open(s->store_path, &probe, &existing) == 0) {
+    if (!dim && pf_label_store_open(g->cfg.store, &probe, &existing) == 0) {
         dim = pf_label_store_dim(existing);
         pf_label_store_close(&existing);
     }
@@ -346,7 +331,7 @@ static int on_samples(sampler *s, pf_ctx *ctx, const pf_msg *msg)
         s->known[i] = pf_label_store_get_sample(s->store, b->ids[i], &smp, NULL) == 0;
     }
     rc = pf_label_store_put_samples(s->store, b->n_ids, b->dim, b->ids, b->x, b->n_labels ? b->labels : NULL,
-                                    wall_ms(), msg->sender);
+                                    pf_clock_wall_ms(), msg->sender);
     if (rc == PF_EINVAL || rc == PF_EMISMATCH) {
         /* Bad input is refused whole and nothing is stored; the source is not
          * acknowledged, so a fixed source may send it again. */
@@ -381,7 +366,7 @@ static int on_decisions(sampler *s, pf_ctx *ctx, const pf_msg *msg)
         if (!r) return pf_errorf(PF_ENOMEM, "sampler: out of memory");
         s->recs = r, s->recs_cap = n;
     }
-    uint64_t now = wall_ms();
+    uint64_t now = pf_clock_wall_ms();
     for (size_t i = 0; i < n; i++) {
         pf_label_record *r = &s->recs[i];
         memset(r, 0, sizeof *r);

@@ -30,6 +30,7 @@
  * Tests make an instance fail on purpose with PF_FAULT (runtime/inject.h);
  * the loop counts batches and fails where the rule says.
  */
+#include "runtime/clock.h"
 #include "runtime/node_loop.h"
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
@@ -147,13 +148,6 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* --- the context a kind sees -------------------------------------------- */
 
 const pf_graph *pf_ctx_graph(const pf_ctx *ctx) { return ctx->g; }
@@ -162,7 +156,7 @@ const char *pf_ctx_name(const pf_ctx *ctx) { return ctx->name; }
 int pf_ctx_instance(const pf_ctx *ctx) { return ctx->instance; }
 int pf_ctx_replicas(const pf_ctx *ctx) { return ctx->g->nodes[ctx->node].replicas; }
 const char *pf_ctx_run_dir(const pf_ctx *ctx) { return ctx->run_dir; }
-uint64_t pf_ctx_now_ms(const pf_ctx *ctx) { return now_ms(); }
+uint64_t pf_ctx_now_ms(const pf_ctx *ctx) { return pf_clock_mono_ms(); }
 
 /* Graph seed mixed with "node#instance": FNV-1a over the name, then a splitmix64
  * finalizer, so every instance gets its own stream from one seed in the graph. */
@@ -598,7 +592,7 @@ static void send_stats(pf_ctx *ctx)
     values[n++] = (double)ctx->st;
     Pf__Stats s = PF__STATS__INIT;
     s.node = ctx->name;
-    s.uptime_ms = now_ms() - ctx->start_ms;
+    s.uptime_ms = pf_clock_mono_ms() - ctx->start_ms;
     s.n_names = n, s.names = (char **)names;
     s.n_values = n, s.values = values;
     pf_buf *b = encode(PF_MSG_STATS, &s);
@@ -758,7 +752,7 @@ static int loop(pf_ctx *ctx)
 {
     const pf_node_ops *ops = ctx->kind->ops;
     uint64_t tick_ms = (uint64_t)ctx->g->cfg.tick_ms;
-    uint64_t next_tick = now_ms(), next_stats = now_ms(), next_eos = 0;
+    uint64_t next_tick = pf_clock_mono_ms(), next_stats = pf_clock_mono_ms(), next_eos = 0;
     zmq_pollitem_t items[65];
     in_port *polled[64];
     while (ctx->st != DONE) {
@@ -775,7 +769,7 @@ static int loop(pf_ctx *ctx)
             items[n] = (zmq_pollitem_t){ip->sock, 0, ZMQ_POLLIN, 0};
             polled[n++] = ip;
         }
-        uint64_t t = now_ms();
+        uint64_t t = pf_clock_mono_ms();
         long timeout = next_tick > t ? (long)(next_tick - t) : 0;
         if (bl && timeout > BACKLOG_POLL_MS) timeout = BACKLOG_POLL_MS;
         if (ctx->emitted && !bl) timeout = 0; /* a producer keeps producing */
@@ -797,7 +791,7 @@ static int loop(pf_ctx *ctx)
         if (ctx->control_sock && (items[n].revents & ZMQ_POLLIN)) read_control(ctx);
         int rc = dispatch_latest(ctx);
         if (rc < 0) return rc;
-        t = now_ms();
+        t = pf_clock_mono_ms();
         if (t >= next_tick || ctx->emitted == 0) {
             if (ops->tick && ctx->st == RUNNING && !backlog(ctx)) {
                 rc = ops->tick(ctx->state, ctx);
@@ -848,7 +842,7 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
     ctx->instance = instance;
     ctx->sender = (uint32_t)(gn->first_instance + (size_t)instance);
     ctx->kind = gn->kind;
-    ctx->start_ms = now_ms();
+    ctx->start_ms = pf_clock_mono_ms();
     ctx->ended = calloc(g->ninstances ? g->ninstances : 1, 1);
     if (!ctx->ended) {
         rc = pf_errorf(PF_ENOMEM, "out of memory");
@@ -897,8 +891,8 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
     rc = loop(ctx);
     if (rc == PF_EINTR) {
         /* Asked to stop: give queued output a moment, then leave without end-of-stream. */
-        uint64_t until = now_ms() + STOP_FLUSH_MS;
-        while (backlog(ctx) && now_ms() < until) {
+        uint64_t until = pf_clock_mono_ms() + STOP_FLUSH_MS;
+        while (backlog(ctx) && pf_clock_mono_ms() < until) {
             flush_outputs(ctx);
             struct timespec ts = {0, BACKLOG_POLL_MS * 1000000L};
             nanosleep(&ts, NULL);

@@ -13,6 +13,7 @@
  * tell it either, so the supervisor also publishes the finished set on its
  * control socket every CONTROL_EVERY_MS while the run lasts.
  */
+#include "runtime/clock.h"
 #include "runtime/supervisor.h"
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
@@ -72,13 +73,6 @@ static volatile sig_atomic_t got_signal;
 static void on_signal(int sig)
 {
     got_signal = sig;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void sleep_ms(long ms)
@@ -169,7 +163,7 @@ static int reap(sup *s, int stopping)
         long backoff = BACKOFF_FIRST_MS << (c->restarts < 6 ? c->restarts : 6);
         if (backoff > BACKOFF_MAX_MS) backoff = BACKOFF_MAX_MS;
         c->restarts++;
-        c->start_at = now_ms() + (uint64_t)backoff;
+        c->start_at = pf_clock_mono_ms() + (uint64_t)backoff;
         PF_WARN("node %s %s; restart %d of at most %lld in %ld ms", name, how, c->restarts,
                 (long long)s->g->cfg.max_restarts, backoff);
     }
@@ -245,7 +239,7 @@ static void format_count(double v, char *buf, size_t len)
 /* Progress: per node, samples in/out, rate, queue; ETA from the sources' totals. */
 static void progress(sup *s, int final)
 {
-    uint64_t t = now_ms();
+    uint64_t t = pf_clock_mono_ms();
     double dt = (double)(t - s->prev_ms) / 1000.0;
     double total = 0, produced = 0;
     for (size_t n = 0; n < s->g->nnodes; n++) {
@@ -309,7 +303,7 @@ static void write_stats_json(sup *s)
     FILE *f = fopen(path, "w");
     if (!f) return;
     fprintf(f, "{\"graph\": \"%s\", \"seconds\": %.3f, \"instances\": [\n", s->g->name,
-            (double)(now_ms() - s->t0) / 1000.0);
+            (double)(pf_clock_mono_ms() - s->t0) / 1000.0);
     for (size_t i = 0; i < s->nkids; i++) {
         child *c = &s->kids[i];
         char name[256];
@@ -326,13 +320,13 @@ static void stop_all(sup *s)
 {
     for (size_t i = 0; i < s->nkids; i++)
         if (s->kids[i].pid) kill(s->kids[i].pid, SIGTERM);
-    uint64_t until = now_ms() + STOP_GRACE_MS;
+    uint64_t until = pf_clock_mono_ms() + STOP_GRACE_MS;
     for (;;) {
         reap(s, 1);
         int alive = 0;
         for (size_t i = 0; i < s->nkids; i++) alive += s->kids[i].pid != 0;
         if (!alive) break;
-        if (now_ms() >= until) {
+        if (pf_clock_mono_ms() >= until) {
             for (size_t i = 0; i < s->nkids; i++) {
                 if (!s->kids[i].pid) continue;
                 char name[256];
@@ -406,7 +400,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
 
     PF_INFO("running graph '%s' from %s: %zu nodes, %zu processes, run dir %s", g->name, o->graph_path,
             g->nnodes, s.nkids, s.run_dir);
-    s.t0 = s.prev_ms = now_ms();
+    s.t0 = s.prev_ms = pf_clock_mono_ms();
     uint64_t next_progress = s.t0 + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS), next_control = s.t0;
     for (;;) {
         if (got_signal) {
@@ -420,7 +414,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
             stop_all(&s);
             break;
         }
-        uint64_t t = now_ms();
+        uint64_t t = pf_clock_mono_ms();
         int all_done = 1;
         for (size_t i = 0; i < s.nkids; i++) {
             child *c = &s.kids[i];
@@ -437,13 +431,13 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
         zmq_pollitem_t it = {s.stats, 0, ZMQ_POLLIN, 0};
         zmq_poll(&it, 1, 50);
         read_stats(&s);
-        if (now_ms() >= next_control) {
+        if (pf_clock_mono_ms() >= next_control) {
             publish_finished(&s);
-            next_control = now_ms() + CONTROL_EVERY_MS;
+            next_control = pf_clock_mono_ms() + CONTROL_EVERY_MS;
         }
-        if (now_ms() >= next_progress) {
+        if (pf_clock_mono_ms() >= next_progress) {
             progress(&s, 0);
-            next_progress = now_ms() + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
+            next_progress = pf_clock_mono_ms() + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS);
         }
     }
     read_stats(&s);
@@ -454,7 +448,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     progress(&s, 1);
     write_stats_json(&s);
     if (rc == 0)
-        PF_INFO("run %s %.1f s", got_signal ? "stopped after" : "finished in", (double)(now_ms() - s.t0) / 1000.0);
+        PF_INFO("run %s %.1f s", got_signal ? "stopped after" : "finished in", (double)(pf_clock_mono_ms() - s.t0) / 1000.0);
 out:
     if (s.stats) zmq_close(s.stats);
     if (s.control) zmq_close(s.control);
