@@ -228,6 +228,16 @@ static double node_stat(const sup *s, size_t n, const char *name)
     return v;
 }
 
+static int node_has_stat(const sup *s, size_t n, const char *name)
+{
+    for (size_t i = 0; i < s->nkids; i++) {
+        if (s->kids[i].node != n) continue;
+        for (size_t k = 0; k < s->kids[i].nstats; k++)
+            if (strcmp(s->kids[i].names[k], name) == 0) return 1;
+    }
+    return 0;
+}
+
 static void format_count(double v, char *buf, size_t len)
 {
     if (v >= 1e9) snprintf(buf, len, "%.2fG", v / 1e9);
@@ -286,6 +296,12 @@ static void progress(sup *s, int final)
                  gn->kind->name, gn->replicas, a, b, r, q, restarts ? "  restarts " : "", "");
         if (restarts) snprintf(line + strlen(line), sizeof line - strlen(line), "%d", restarts);
         if (bad > 0) snprintf(line + strlen(line), sizeof line - strlen(line), "  bad frames %.0f", bad);
+        /* An evaluator's latest figures (gauges, so one instance's value). */
+        if (node_has_stat(s, n, "accuracy"))
+            snprintf(line + strlen(line), sizeof line - strlen(line),
+                     "  accuracy %.4f  macro-F1 %.4f  ECE %.4f  pseudo precision %.3f coverage %.3f",
+                     node_stat(s, n, "accuracy"), node_stat(s, n, "macro_f1"), node_stat(s, n, "ece"),
+                     node_stat(s, n, "pseudo_precision"), node_stat(s, n, "pseudo_coverage"));
         if (s->tty && !final)
             fprintf(stderr, "\033[2K%s\n", line);
         else if (!s->tty || final)
