@@ -1,17 +1,14 @@
 /*
  * node_loop.c - the event loop of one node instance (see node_loop.h).
  *
- * Sockets. A data output is one ROUTER socket, bound; every input wired to
- * it is a DEALER socket with routing id "<node>#<instance>/<port>" that
- * connects to it. ROUTER rather than PUSH because the loop must be able to
- * address one downstream instance: end-of-stream has to reach every replica,
- * and PUSH round-robins it to whichever peer is next. With
- * ZMQ_ROUTER_MANDATORY a send to a full or absent peer fails with EAGAIN or
- * EHOSTUNREACH instead of dropping, so the loop load-balances itself across
- * the replicas that can take more, and keeps the message queued when none
- * can: backpressure, never a silent drop. Pubsub outputs are PUB; their
- * inputs SUB, and the loop keeps only the newest message per input ("latest
- * wins") before handing it to the kind.
+ * Sockets. Outputs bind, inputs connect. Data outputs are ROUTER sockets
+ * that address each downstream instance themselves (runtime/outport.h: why,
+ * and how backpressure works); data inputs are DEALERs with routing id
+ * "<node>#<instance>/<port>". Pubsub outputs are PUB; their inputs SUB, and
+ * the loop keeps only the newest message per input ("latest wins") before
+ * handing it to the kind. While any output has a backlog the loop stops
+ * reading non-feedback data inputs (backpressure travels upstream) but keeps
+ * reading feedback inputs, so a cycle cannot deadlock.
  *
  * States: RUNNING -> DRAINING (all non-feedback inputs ended) -> FLUSHING
  * (end-of-stream queued on every output; waiting for queues to empty and for
@@ -36,6 +33,7 @@
 #include "runtime/error.h"
 #include "runtime/inject.h"
 #include "runtime/log.h"
+#include "runtime/outport.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -50,46 +48,10 @@
 #define READ_BURST 32         /* messages read from one input per loop turn */
 #define BACKLOG_POLL_MS 2     /* poll timeout while an output has a backlog */
 #define STOP_FLUSH_MS 1000    /* on SIGTERM, time given to queued output */
-#define LINGER_MS 2000        /* zmq linger on close: queued frames get this long */
 #define STATS_LINGER_MS 500   /* the final stats reach a live supervisor; a dead one costs this */
 #define PUBSUB_HWM 1000       /* messages; subscribers drain eagerly, keeping the newest */
 #define MAX_METRICS 64
 #define MAX_BAD_KINDS 64      /* distinct (port, reason) pairs logged once each */
-
-typedef struct pf_buf {
-    int refs;
-    size_t len;
-    uint8_t data[];
-} pf_buf;
-
-typedef struct qmsg {
-    struct qmsg *next;
-    int to;        /* instance it must go to, or -1 = any */
-    int is_batch;  /* counted in sent_batches */
-    size_t samples;
-    uint8_t hdr[PF_WIRE_HEADER_SIZE];
-    pf_buf *payload;
-} qmsg;
-
-typedef struct out_target {
-    size_t node;
-    int in_port;
-    int ninst;
-    char (*ids)[160]; /* routing ids of the target's instances */
-    int rr;
-    qmsg *head, *tail;
-    size_t qlen;
-    uint64_t *sent_batches, *sent_samples; /* per target instance */
-} out_target;
-
-typedef struct out_port {
-    int port;
-    pf_port_mode mode;
-    void *sock;
-    uint64_t seq;
-    out_target *targets;
-    size_t ntargets;
-} out_port;
 
 typedef struct in_port {
     int port;
@@ -120,7 +82,7 @@ struct pf_ctx {
     void *state;
     void *zctx;
     void *stats_sock;
-    out_port *outs;
+    pf_outport **outs; /* wired outputs only */
     size_t nouts;
     in_port *ins;
     size_t nins;
@@ -169,10 +131,10 @@ uint64_t pf_ctx_seed(const pf_ctx *ctx)
     return h ^ (h >> 31);
 }
 
-static out_port *find_out(const pf_ctx *ctx, int port)
+static pf_outport *find_out(const pf_ctx *ctx, int port)
 {
     for (size_t i = 0; i < ctx->nouts; i++)
-        if (ctx->outs[i].port == port) return &ctx->outs[i];
+        if (pf_outport_port(ctx->outs[i]) == port) return ctx->outs[i];
     return NULL;
 }
 
@@ -183,11 +145,8 @@ int pf_ctx_connected(const pf_ctx *ctx, int port)
 
 int pf_ctx_can_emit(const pf_ctx *ctx, int port)
 {
-    const out_port *op = find_out(ctx, port);
-    if (!op) return 1;
-    for (size_t t = 0; t < op->ntargets; t++)
-        if (op->targets[t].qlen) return 0;
-    return 1;
+    const pf_outport *op = find_out(ctx, port);
+    return !op || pf_outport_queued(op) == 0;
 }
 
 void pf_ctx_finish(pf_ctx *ctx)
@@ -217,12 +176,6 @@ void pf_ctx_gauge(pf_ctx *ctx, const char *name, double value)
     if (m) m->value = value;
 }
 
-static void header_for(pf_ctx *ctx, out_port *op, pf_msg_type type, uint8_t hdr[PF_WIRE_HEADER_SIZE])
-{
-    pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, (uint16_t)type, ctx->sender, 0, ++op->seq};
-    pf_wire_header_encode(&h, hdr);
-}
-
 /* Count one batch towards a PF_FAULT rule; 1 when the rule fires. */
 static int fault_step(pf_ctx *ctx)
 {
@@ -236,225 +189,74 @@ static int fault_step(pf_ctx *ctx)
     return 1;
 }
 
-static void buf_release(pf_buf *b)
-{
-    if (b && --b->refs == 0) free(b);
-}
-
-static int enqueue(out_target *t, const uint8_t hdr[PF_WIRE_HEADER_SIZE], pf_buf *payload, int to,
-                   int is_batch, size_t samples)
-{
-    qmsg *m = calloc(1, sizeof *m);
-    if (!m) return pf_errorf(PF_ENOMEM, "out of memory queueing a message");
-    memcpy(m->hdr, hdr, PF_WIRE_HEADER_SIZE);
-    m->payload = payload;
-    payload->refs++;
-    m->to = to;
-    m->is_batch = is_batch;
-    m->samples = samples;
-    if (t->tail)
-        t->tail->next = m;
-    else
-        t->head = m;
-    t->tail = m;
-    t->qlen++;
-    return 0;
-}
-
-static pf_buf *encode(pf_msg_type type, const void *msg)
-{
-    size_t len = pf_wire_encoded_size(type, msg);
-    pf_buf *b = malloc(sizeof *b + (len ? len : 1));
-    if (!b) return NULL;
-    b->refs = 0;
-    b->len = pf_wire_pack(type, msg, b->data);
-    return b;
-}
-
 /* Progress counts samples on the first wired data output only, so a filter that
  * sends every sample both to the student and back to the sampler counts it once. */
-static const out_port *first_data_out(const pf_ctx *ctx)
+static const pf_outport *first_data_out(const pf_ctx *ctx)
 {
     for (size_t i = 0; i < ctx->nouts; i++)
-        if (ctx->outs[i].mode == PF_DATA) return &ctx->outs[i];
+        if (pf_outport_mode(ctx->outs[i]) == PF_DATA) return ctx->outs[i];
     return NULL;
 }
 
 int pf_ctx_emit(pf_ctx *ctx, int port, pf_msg_type type, const void *msg)
 {
-    out_port *op = find_out(ctx, port);
+    pf_outport *op = find_out(ctx, port);
     if (!op) return 0;
-    if (op->mode == PF_DATA && type != PF_MSG_BATCH)
+    if (pf_outport_mode(op) == PF_DATA && type != PF_MSG_BATCH)
         return pf_errorf(PF_EINVAL, "%s: port '%s' carries batches, not %s", ctx->name,
                          ctx->kind->ports[port].name, pf_wire_type_name(type));
     if (type == PF_MSG_BATCH) {
         int rc = pf_wire_check_batch(msg, &ctx->limits);
         if (rc < 0) return pf_error_wrap(rc, "%s: emitting on '%s': ", ctx->name, ctx->kind->ports[port].name);
     }
-    pf_buf *b = encode(type, msg);
-    if (!b) return pf_errorf(PF_ENOMEM, "%s: out of memory encoding a %s", ctx->name, pf_wire_type_name(type));
-    b->refs = 1; /* ours until queued */
-    uint8_t hdr[PF_WIRE_HEADER_SIZE];
-    header_for(ctx, op, type, hdr);
-    int rc = 0;
-    if (op->mode == PF_PUBSUB) {
-        /* PUB never blocks: a subscriber at its high-water mark misses this one, and
-         * latest-wins consumers only want the newest anyway. */
-        if (zmq_send(op->sock, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-            zmq_send(op->sock, b->data, b->len, ZMQ_DONTWAIT);
-    } else {
+    int rc = pf_outport_emit(op, type, msg, -1);
+    if (rc < 0) return pf_error_wrap(rc, "%s: ", ctx->name);
+    if (pf_outport_mode(op) == PF_DATA) {
         size_t n = ((const Pf__Batch *)msg)->n_ids;
-        for (size_t t = 0; t < op->ntargets && rc == 0; t++) rc = enqueue(&op->targets[t], hdr, b, -1, 1, n);
         if (op == first_data_out(ctx)) pf_ctx_count(ctx, "samples_out", (double)n);
         if (!ctx->has_data_in) fault_step(ctx);
     }
-    buf_release(b);
     ctx->emitted = 1;
-    return rc;
+    return 0;
 }
 
 int pf_ctx_emit_to(pf_ctx *ctx, int port, uint32_t to, pf_msg_type type, const void *msg)
 {
-    out_port *op = find_out(ctx, port);
+    pf_outport *op = find_out(ctx, port);
     if (!op) return 0;
-    if (op->mode != PF_DATA || type != PF_MSG_BATCH)
+    if (pf_outport_mode(op) != PF_DATA || type != PF_MSG_BATCH)
         return pf_errorf(PF_EINVAL, "%s: addressed sends take batches on data ports", ctx->name);
-    for (size_t t = 0; t < op->ntargets; t++) {
-        out_target *tg = &op->targets[t];
-        const pf_gnode *tn = &ctx->g->nodes[tg->node];
-        if (to < tn->first_instance || to >= tn->first_instance + (size_t)tn->replicas) continue;
-        pf_buf *b = encode(type, msg);
-        if (!b) return pf_errorf(PF_ENOMEM, "%s: out of memory encoding a batch", ctx->name);
-        b->refs = 1;
-        uint8_t hdr[PF_WIRE_HEADER_SIZE];
-        header_for(ctx, op, type, hdr);
-        int rc = enqueue(tg, hdr, b, (int)(to - tn->first_instance), 1, ((const Pf__Batch *)msg)->n_ids);
-        buf_release(b);
-        ctx->emitted = 1;
-        return rc;
-    }
-    return pf_errorf(PF_ENOTFOUND, "%s: instance %u is not wired to output '%s'", ctx->name, to,
-                     ctx->kind->ports[port].name);
+    int rc = pf_outport_emit(op, type, msg, (long)to);
+    if (rc < 0) return pf_error_wrap(rc, "%s: output '%s': ", ctx->name, ctx->kind->ports[port].name);
+    ctx->emitted = 1;
+    return 0;
 }
 
 /* --- sending ------------------------------------------------------------ */
 
-/* Try to send m to one instance of t. 1 = sent, 0 = every candidate is full or absent. */
-static int try_send(pf_ctx *ctx, out_port *op, out_target *t, qmsg *m)
-{
-    for (int k = 0; k < t->ninst; k++) {
-        int i = m->to >= 0 ? m->to : (t->rr + k) % t->ninst;
-        const char *id = t->ids[i];
-        if (zmq_send(op->sock, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
-            if (errno != EAGAIN && errno != EHOSTUNREACH)
-                PF_WARN("send to %s failed: %s", id, zmq_strerror(errno));
-            if (m->to >= 0) return 0;
-            continue;
-        }
-        /* The router checked this peer's high-water mark on the id frame; the
-         * rest of a multipart message is then always accepted. */
-        zmq_send(op->sock, m->hdr, PF_WIRE_HEADER_SIZE, ZMQ_SNDMORE);
-        zmq_send(op->sock, m->payload->data, m->payload->len, 0);
-        if (m->is_batch) {
-            t->sent_batches[i]++;
-            t->sent_samples[i] += m->samples;
-        }
-        if (m->to < 0) t->rr = (i + 1) % t->ninst;
-        return 1;
-    }
-    return 0;
-}
-
-/* Nobody can ever read m: every instance it may go to has finished (the
- * supervisor says so), e.g. an end-of-stream re-sent to a downstream instance
- * that already ended. Dropping it keeps a finished peer, which ROUTER_MANDATORY
- * reports as unreachable forever, from holding this instance in FLUSHING. */
-static int dest_ended(const pf_ctx *ctx, const out_target *t, const qmsg *m)
-{
-    size_t first = ctx->g->nodes[t->node].first_instance;
-    if (!ctx->ended) return 0;
-    if (m->to >= 0) return ctx->ended[first + (size_t)m->to];
-    for (int i = 0; i < t->ninst; i++)
-        if (!ctx->ended[first + (size_t)i]) return 0;
-    return 1;
-}
-
 static void flush_outputs(pf_ctx *ctx)
 {
-    for (size_t o = 0; o < ctx->nouts; o++) {
-        out_port *op = &ctx->outs[o];
-        if (op->mode != PF_DATA) continue;
-        for (size_t t = 0; t < op->ntargets; t++) {
-            out_target *tg = &op->targets[t];
-            while (tg->head && (dest_ended(ctx, tg, tg->head) || try_send(ctx, op, tg, tg->head))) {
-                qmsg *m = tg->head;
-                tg->head = m->next;
-                if (!tg->head) tg->tail = NULL;
-                tg->qlen--;
-                buf_release(m->payload);
-                free(m);
-            }
-        }
-    }
+    for (size_t o = 0; o < ctx->nouts; o++) pf_outport_flush(ctx->outs[o], ctx->ended);
+}
+
+static size_t queued(const pf_ctx *ctx)
+{
+    size_t q = 0;
+    for (size_t o = 0; o < ctx->nouts; o++) q += pf_outport_queued(ctx->outs[o]);
+    return q;
 }
 
 static int backlog(const pf_ctx *ctx)
 {
-    for (size_t o = 0; o < ctx->nouts; o++)
-        for (size_t t = 0; t < ctx->outs[o].ntargets; t++)
-            if (ctx->outs[o].targets[t].qlen) return 1;
-    return 0;
+    return queued(ctx) != 0;
 }
 
-/* Queue end-of-stream to every instance of every target, and publish it on
- * pubsub ports. A re-send (resend=1) is best effort: it is offered once to
- * each instance whose first end-of-stream already left, never queued, so an
- * instance that has exited (and will never read it) cannot hold this one in
- * FLUSHING with a backlog that never drains. */
+/* End-of-stream on every output (see pf_outport_eos for what a re-send is). */
 static int send_eos(pf_ctx *ctx, int resend)
 {
     for (size_t o = 0; o < ctx->nouts; o++) {
-        out_port *op = &ctx->outs[o];
-        uint8_t hdr[PF_WIRE_HEADER_SIZE];
-        if (op->mode == PF_PUBSUB) {
-            Pf__Eos e = PF__EOS__INIT;
-            pf_buf *b = encode(PF_MSG_EOS, &e);
-            if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
-            header_for(ctx, op, PF_MSG_EOS, hdr);
-            if (zmq_send(op->sock, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-                zmq_send(op->sock, b->data, b->len, ZMQ_DONTWAIT);
-            free(b);
-            continue;
-        }
-        for (size_t t = 0; t < op->ntargets; t++) {
-            out_target *tg = &op->targets[t];
-            for (int i = 0; i < tg->ninst; i++) {
-                /* Do not pile up copies behind a backlog: one queued EOS per instance is enough. */
-                int queued = 0;
-                for (qmsg *m = tg->head; m; m = m->next)
-                    if (!m->is_batch && m->to == i) queued = 1;
-                if (queued) continue;
-                if (resend && ctx->ended[ctx->g->nodes[tg->node].first_instance + (size_t)i]) continue;
-                Pf__Eos e = PF__EOS__INIT;
-                e.batches = tg->sent_batches[i];
-                e.samples = tg->sent_samples[i];
-                pf_buf *b = encode(PF_MSG_EOS, &e);
-                if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
-                header_for(ctx, op, PF_MSG_EOS, hdr);
-                if (resend) {
-                    qmsg m = {.to = i, .payload = b};
-                    memcpy(m.hdr, hdr, sizeof hdr);
-                    try_send(ctx, op, tg, &m);
-                    free(b);
-                    continue;
-                }
-                int rc = enqueue(tg, hdr, b, i, 0, 0);
-                if (rc < 0) {
-                    free(b);
-                    return rc;
-                }
-            }
-        }
+        int rc = pf_outport_eos(ctx->outs[o], resend, ctx->ended);
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -583,11 +385,8 @@ static void send_stats(pf_ctx *ctx)
         names[n] = ctx->metrics[i].name;
         values[n++] = ctx->metrics[i].value;
     }
-    size_t q = 0;
-    for (size_t o = 0; o < ctx->nouts; o++)
-        for (size_t t = 0; t < ctx->outs[o].ntargets; t++) q += ctx->outs[o].targets[t].qlen;
     names[n] = "queued";
-    values[n++] = (double)q;
+    values[n++] = (double)queued(ctx);
     names[n] = "state";
     values[n++] = (double)ctx->st;
     Pf__Stats s = PF__STATS__INIT;
@@ -595,21 +394,21 @@ static void send_stats(pf_ctx *ctx)
     s.uptime_ms = pf_clock_mono_ms() - ctx->start_ms;
     s.n_names = n, s.names = (char **)names;
     s.n_values = n, s.values = values;
-    pf_buf *b = encode(PF_MSG_STATS, &s);
-    if (!b) return;
+    uint8_t *buf;
+    size_t len;
+    if (pf_wire_encode(PF_MSG_STATS, &s, &buf, &len) < 0) return;
     pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, PF_MSG_STATS, ctx->sender, 0, 0};
     uint8_t hdr[PF_WIRE_HEADER_SIZE];
     pf_wire_header_encode(&h, hdr);
     if (zmq_send(ctx->stats_sock, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-        zmq_send(ctx->stats_sock, b->data, b->len, ZMQ_DONTWAIT);
-    free(b);
+        zmq_send(ctx->stats_sock, buf, len, ZMQ_DONTWAIT);
+    free(buf);
 }
 
 /* --- set-up and tear-down ----------------------------------------------- */
 
 static int setup_outputs(pf_ctx *ctx)
 {
-    const pf_graph *g = ctx->g;
     const pf_kind *k = ctx->kind;
     int nports = 0;
     while (k->ports[nports].name) nports++;
@@ -617,45 +416,10 @@ static int setup_outputs(pf_ctx *ctx)
     if (!ctx->outs) return pf_errorf(PF_ENOMEM, "out of memory");
     for (int p = 0; p < nports; p++) {
         if (k->ports[p].dir != PF_OUT) continue;
-        size_t nt = 0;
-        for (size_t e = 0; e < g->nedges; e++)
-            if (g->edges[e].from == ctx->node && g->edges[e].out_port == p) nt++;
-        if (nt == 0) continue;
-        out_port *op = &ctx->outs[ctx->nouts++];
-        op->port = p;
-        op->mode = k->ports[p].mode;
-        op->targets = calloc(nt, sizeof *op->targets);
-        if (!op->targets) return pf_errorf(PF_ENOMEM, "out of memory");
-        for (size_t e = 0; e < g->nedges; e++) {
-            const pf_gedge *ed = &g->edges[e];
-            if (ed->from != ctx->node || ed->out_port != p) continue;
-            out_target *t = &op->targets[op->ntargets++];
-            const pf_gnode *tn = &g->nodes[ed->to];
-            t->node = ed->to;
-            t->in_port = ed->in_port;
-            t->ninst = tn->replicas;
-            t->ids = calloc((size_t)t->ninst, sizeof *t->ids);
-            t->sent_batches = calloc((size_t)t->ninst, sizeof *t->sent_batches);
-            t->sent_samples = calloc((size_t)t->ninst, sizeof *t->sent_samples);
-            if (!t->ids || !t->sent_batches || !t->sent_samples) return pf_errorf(PF_ENOMEM, "out of memory");
-            for (int i = 0; i < t->ninst; i++)
-                snprintf(t->ids[i], sizeof t->ids[i], "%s#%d/%s", tn->name, i, tn->kind->ports[ed->in_port].name);
-        }
-        op->sock = zmq_socket(ctx->zctx, op->mode == PF_DATA ? ZMQ_ROUTER : ZMQ_PUB);
-        if (!op->sock) return pf_errorf(PF_EZMQ, "zmq_socket: %s", zmq_strerror(errno));
-        int one = 1, hwm = op->mode == PF_DATA ? (int)g->cfg.hwm : PUBSUB_HWM, linger = LINGER_MS;
-        zmq_setsockopt(op->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(op->sock, ZMQ_LINGER, &linger, sizeof linger);
-        if (op->mode == PF_DATA) {
-            zmq_setsockopt(op->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-            zmq_setsockopt(op->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
-        }
-        char ep[PF_ENDPOINT_MAX];
-        int rc = pf_endpoint_output(g, ctx->run_dir, ctx->node, p, ctx->instance, 1, ep, sizeof ep);
+        pf_outport *op;
+        int rc = pf_outport_open(ctx->zctx, ctx->g, ctx->run_dir, ctx->node, p, ctx->instance, &op);
         if (rc < 0) return rc;
-        if (zmq_bind(op->sock, ep) != 0)
-            return pf_errorf(PF_EZMQ, "%s: bind output '%s' at %s: %s", ctx->name, k->ports[p].name, ep,
-                             zmq_strerror(errno));
+        if (op) ctx->outs[ctx->nouts++] = op;
     }
     return 0;
 }
@@ -715,23 +479,7 @@ static int setup_inputs(pf_ctx *ctx)
 
 static void teardown(pf_ctx *ctx)
 {
-    for (size_t o = 0; o < ctx->nouts; o++) {
-        out_port *op = &ctx->outs[o];
-        for (size_t t = 0; t < op->ntargets; t++) {
-            out_target *tg = &op->targets[t];
-            while (tg->head) {
-                qmsg *m = tg->head;
-                tg->head = m->next;
-                buf_release(m->payload);
-                free(m);
-            }
-            free(tg->ids);
-            free(tg->sent_batches);
-            free(tg->sent_samples);
-        }
-        free(op->targets);
-        if (op->sock) zmq_close(op->sock);
-    }
+    for (size_t o = 0; o < ctx->nouts; o++) pf_outport_close(&ctx->outs[o]);
     free(ctx->outs);
     for (size_t i = 0; i < ctx->nins; i++) {
         in_port *ip = &ctx->ins[i];

@@ -1,0 +1,330 @@
+/*
+ * outport.c - an output port's socket, targets and queues (see outport.h).
+ *
+ * Each target node has a FIFO of encoded messages; a message sent to several
+ * targets shares one reference-counted payload. Flushing walks each FIFO in
+ * order and offers the head to the target's instances round-robin, starting
+ * after the last one that took a message; an addressed message waits for its
+ * one instance. Per instance the port counts batches and samples sent, which
+ * the end-of-stream message reports.
+ */
+#include "runtime/outport.h"
+#include "runtime/endpoint.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define LINGER_MS 2000  /* zmq linger on close: frames already handed over get this long */
+#define PUBSUB_HWM 1000 /* messages; subscribers drain eagerly, keeping the newest */
+#define ROUTING_ID_MAX 160
+
+typedef struct pf_buf {
+    int refs;
+    size_t len;
+    uint8_t data[];
+} pf_buf;
+
+typedef struct qmsg {
+    struct qmsg *next;
+    int to;       /* instance it must go to, or -1 = any */
+    int is_batch; /* counted in sent_batches */
+    size_t samples;
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    pf_buf *payload;
+} qmsg;
+
+typedef struct target {
+    size_t first;                /* flat number of the target node's instance 0 */
+    int ninst;
+    char (*ids)[ROUTING_ID_MAX]; /* routing ids of its instances */
+    int rr;
+    qmsg *head, *tail;
+    size_t qlen;
+    uint64_t *sent_batches, *sent_samples; /* per instance */
+} target;
+
+struct pf_outport {
+    int port;
+    pf_port_mode mode;
+    uint32_t sender; /* flat number of the instance that owns the port */
+    void *sock;
+    uint64_t seq;
+    target *targets;
+    size_t ntargets;
+};
+
+static pf_buf *encode(pf_msg_type type, const void *msg)
+{
+    size_t len = pf_wire_encoded_size(type, msg);
+    pf_buf *b = malloc(sizeof *b + (len ? len : 1));
+    if (!b) return NULL;
+    b->refs = 1;
+    b->len = pf_wire_pack(type, msg, b->data);
+    return b;
+}
+
+static void buf_release(pf_buf *b)
+{
+    if (b && --b->refs == 0) free(b);
+}
+
+static void header_for(pf_outport *op, pf_msg_type type, uint8_t hdr[PF_WIRE_HEADER_SIZE])
+{
+    pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, (uint16_t)type, op->sender, 0, ++op->seq};
+    pf_wire_header_encode(&h, hdr);
+}
+
+static int enqueue(target *t, const uint8_t hdr[PF_WIRE_HEADER_SIZE], pf_buf *payload, int to, int is_batch,
+                   size_t samples)
+{
+    qmsg *m = calloc(1, sizeof *m);
+    if (!m) return pf_errorf(PF_ENOMEM, "out of memory queueing a message");
+    memcpy(m->hdr, hdr, PF_WIRE_HEADER_SIZE);
+    m->payload = payload;
+    payload->refs++;
+    m->to = to;
+    m->is_batch = is_batch;
+    m->samples = samples;
+    if (t->tail)
+        t->tail->next = m;
+    else
+        t->head = m;
+    t->tail = m;
+    t->qlen++;
+    return 0;
+}
+
+int pf_outport_open(void *zctx, const pf_graph *g, const char *run_dir, size_t node, int port, int inst,
+                    pf_outport **out)
+{
+    *out = NULL;
+    size_t nt = 0;
+    for (size_t e = 0; e < g->nedges; e++)
+        if (g->edges[e].from == node && g->edges[e].out_port == port) nt++;
+    if (nt == 0) return 0;
+    const pf_gnode *me = &g->nodes[node];
+    pf_outport *op = calloc(1, sizeof *op);
+    if (!op || !(op->targets = calloc(nt, sizeof *op->targets))) {
+        free(op);
+        return pf_errorf(PF_ENOMEM, "out of memory");
+    }
+    op->port = port;
+    op->mode = me->kind->ports[port].mode;
+    op->sender = (uint32_t)(me->first_instance + (size_t)inst);
+    int rc = 0;
+    for (size_t e = 0; e < g->nedges; e++) {
+        const pf_gedge *ed = &g->edges[e];
+        if (ed->from != node || ed->out_port != port) continue;
+        target *t = &op->targets[op->ntargets++];
+        const pf_gnode *tn = &g->nodes[ed->to];
+        t->first = tn->first_instance;
+        t->ninst = tn->replicas;
+        t->ids = calloc((size_t)t->ninst, sizeof *t->ids);
+        t->sent_batches = calloc((size_t)t->ninst, sizeof *t->sent_batches);
+        t->sent_samples = calloc((size_t)t->ninst, sizeof *t->sent_samples);
+        if (!t->ids || !t->sent_batches || !t->sent_samples) {
+            rc = pf_errorf(PF_ENOMEM, "out of memory");
+            goto fail;
+        }
+        for (int i = 0; i < t->ninst; i++)
+            snprintf(t->ids[i], sizeof t->ids[i], "%s#%d/%s", tn->name, i, tn->kind->ports[ed->in_port].name);
+    }
+    op->sock = zmq_socket(zctx, op->mode == PF_DATA ? ZMQ_ROUTER : ZMQ_PUB);
+    if (!op->sock) {
+        rc = pf_errorf(PF_EZMQ, "zmq_socket: %s", zmq_strerror(errno));
+        goto fail;
+    }
+    int one = 1, hwm = op->mode == PF_DATA ? (int)g->cfg.hwm : PUBSUB_HWM, linger = LINGER_MS;
+    zmq_setsockopt(op->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(op->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (op->mode == PF_DATA) {
+        zmq_setsockopt(op->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+        zmq_setsockopt(op->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    }
+    char ep[PF_ENDPOINT_MAX];
+    if ((rc = pf_endpoint_output(g, run_dir, node, port, inst, 1, ep, sizeof ep)) < 0) goto fail;
+    if (zmq_bind(op->sock, ep) != 0) {
+        rc = pf_errorf(PF_EZMQ, "%s#%d: bind output '%s' at %s: %s", me->name, inst, me->kind->ports[port].name,
+                       ep, zmq_strerror(errno));
+        goto fail;
+    }
+    *out = op;
+    return 0;
+fail:
+    pf_outport_close(&op);
+    return rc;
+}
+
+void pf_outport_close(pf_outport **opp)
+{
+    pf_outport *op = *opp;
+    if (!op) return;
+    for (size_t t = 0; t < op->ntargets; t++) {
+        target *tg = &op->targets[t];
+        while (tg->head) {
+            qmsg *m = tg->head;
+            tg->head = m->next;
+            buf_release(m->payload);
+            free(m);
+        }
+        free(tg->ids);
+        free(tg->sent_batches);
+        free(tg->sent_samples);
+    }
+    free(op->targets);
+    if (op->sock) zmq_close(op->sock);
+    free(op);
+    *opp = NULL;
+}
+
+int pf_outport_port(const pf_outport *op)
+{
+    return op->port;
+}
+
+pf_port_mode pf_outport_mode(const pf_outport *op)
+{
+    return op->mode;
+}
+
+size_t pf_outport_queued(const pf_outport *op)
+{
+    size_t q = 0;
+    for (size_t t = 0; t < op->ntargets; t++) q += op->targets[t].qlen;
+    return q;
+}
+
+static void publish(pf_outport *op, pf_msg_type type, const pf_buf *b)
+{
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    header_for(op, type, hdr);
+    /* PUB never blocks: a subscriber at its high-water mark misses this one, and
+     * latest-wins consumers only want the newest anyway. */
+    if (zmq_send(op->sock, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(op->sock, b->data, b->len, ZMQ_DONTWAIT);
+}
+
+int pf_outport_emit(pf_outport *op, pf_msg_type type, const void *msg, long to)
+{
+    pf_buf *b = encode(type, msg);
+    if (!b) return pf_errorf(PF_ENOMEM, "out of memory encoding a %s", pf_wire_type_name(type));
+    int rc = 0;
+    if (op->mode == PF_PUBSUB) {
+        publish(op, type, b);
+        buf_release(b);
+        return 0;
+    }
+    size_t n = type == PF_MSG_BATCH ? ((const Pf__Batch *)msg)->n_ids : 0;
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    header_for(op, type, hdr);
+    if (to < 0) {
+        for (size_t t = 0; t < op->ntargets && rc == 0; t++) rc = enqueue(&op->targets[t], hdr, b, -1, 1, n);
+    } else {
+        rc = PF_ENOTFOUND;
+        for (size_t t = 0; t < op->ntargets && rc == PF_ENOTFOUND; t++) {
+            target *tg = &op->targets[t];
+            if ((size_t)to >= tg->first && (size_t)to < tg->first + (size_t)tg->ninst)
+                rc = enqueue(tg, hdr, b, (int)((size_t)to - tg->first), 1, n);
+        }
+        if (rc == PF_ENOTFOUND) pf_errorf(rc, "instance %ld is not fed by this output", to);
+    }
+    buf_release(b);
+    return rc;
+}
+
+/* Try to send m to one instance of t. 1 = sent, 0 = every candidate is full or absent. */
+static int try_send(pf_outport *op, target *t, const qmsg *m)
+{
+    for (int k = 0; k < t->ninst; k++) {
+        int i = m->to >= 0 ? m->to : (t->rr + k) % t->ninst;
+        const char *id = t->ids[i];
+        if (zmq_send(op->sock, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            if (errno != EAGAIN && errno != EHOSTUNREACH) PF_WARN("send to %s failed: %s", id, zmq_strerror(errno));
+            if (m->to >= 0) return 0;
+            continue;
+        }
+        /* The router checked this peer's high-water mark on the id frame; the
+         * rest of a multipart message is then always accepted. */
+        zmq_send(op->sock, m->hdr, PF_WIRE_HEADER_SIZE, ZMQ_SNDMORE);
+        zmq_send(op->sock, m->payload->data, m->payload->len, 0);
+        if (m->is_batch) {
+            t->sent_batches[i]++;
+            t->sent_samples[i] += m->samples;
+        }
+        if (m->to < 0) t->rr = (i + 1) % t->ninst;
+        return 1;
+    }
+    return 0;
+}
+
+/* Nobody can ever read m: every instance it may go to has finished. Dropping
+ * it keeps a finished peer, which ROUTER_MANDATORY reports as unreachable
+ * forever, from holding the sender in its end phase. */
+static int dest_ended(const target *t, const qmsg *m, const uint8_t *ended)
+{
+    if (!ended) return 0;
+    if (m->to >= 0) return ended[t->first + (size_t)m->to];
+    for (int i = 0; i < t->ninst; i++)
+        if (!ended[t->first + (size_t)i]) return 0;
+    return 1;
+}
+
+void pf_outport_flush(pf_outport *op, const uint8_t *ended)
+{
+    if (op->mode != PF_DATA) return;
+    for (size_t t = 0; t < op->ntargets; t++) {
+        target *tg = &op->targets[t];
+        while (tg->head && (dest_ended(tg, tg->head, ended) || try_send(op, tg, tg->head))) {
+            qmsg *m = tg->head;
+            tg->head = m->next;
+            if (!tg->head) tg->tail = NULL;
+            tg->qlen--;
+            buf_release(m->payload);
+            free(m);
+        }
+    }
+}
+
+int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended)
+{
+    Pf__Eos e = PF__EOS__INIT;
+    if (op->mode == PF_PUBSUB) {
+        pf_buf *b = encode(PF_MSG_EOS, &e);
+        if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
+        publish(op, PF_MSG_EOS, b);
+        buf_release(b);
+        return 0;
+    }
+    for (size_t t = 0; t < op->ntargets; t++) {
+        target *tg = &op->targets[t];
+        for (int i = 0; i < tg->ninst; i++) {
+            /* Do not pile up copies behind a backlog: one queued EOS per instance is enough. */
+            int queued = 0;
+            for (qmsg *m = tg->head; m; m = m->next)
+                if (!m->is_batch && m->to == i) queued = 1;
+            if (queued) continue;
+            if (resend && ended && ended[tg->first + (size_t)i]) continue;
+            e.batches = tg->sent_batches[i];
+            e.samples = tg->sent_samples[i];
+            pf_buf *b = encode(PF_MSG_EOS, &e);
+            if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
+            uint8_t hdr[PF_WIRE_HEADER_SIZE];
+            header_for(op, PF_MSG_EOS, hdr);
+            int rc = 0;
+            if (resend) {
+                qmsg m = {.to = i, .payload = b};
+                memcpy(m.hdr, hdr, sizeof hdr);
+                try_send(op, tg, &m);
+            } else {
+                rc = enqueue(tg, hdr, b, i, 0, 0);
+            }
+            buf_release(b);
+            if (rc < 0) return rc;
+        }
+    }
+    return 0;
+}
