@@ -18,14 +18,14 @@
 #              skipped when the data set is missing)
 #
 # usage: bench/bench_pipeline.sh [transport|light|fashion]...   (default: all)
-# env:   PF_BIN (default build-rt/pseudoflow, else build/pseudoflow), RUNS,
+# env:   PF_BIN (default build/pseudoflow), RUNS,
 #        BENCH_DIR (default /tmp/pfb; ipc paths must stay under 107 bytes).
 # OPENBLAS_CORETYPE is printed and respected as the caller set it, never set here.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${PF_BIN:-}
 if [ -z "$bin" ]; then
-  for b in "$here/build-rt/pseudoflow" "$here/build/pseudoflow"; do [ -x "$b" ] && bin=$b && break; done
+  bin="$here/build/pseudoflow"
 fi
 [ -x "${bin:-}" ] || { echo "bench_pipeline: no pseudoflow binary; build first or set PF_BIN" >&2; exit 2; }
 runs=${RUNS:-3}
