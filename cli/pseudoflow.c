@@ -12,6 +12,7 @@
  * cli/cmd_*.c file and are listed in the table below.
  */
 #include "cli/commands.h"
+#include "runtime/curve.h"
 #include "runtime/error.h"
 #include "runtime/graph.h"
 #include "runtime/log.h"
@@ -247,12 +248,35 @@ static int cmd_kinds(int argc, char **argv)
     return 0;
 }
 
+static const char keygen_help[] =
+    "usage: pseudoflow keygen DIR\n"
+    "\n"
+    "Create CURVE keys for graphs whose nodes run on several machines (host=):\n"
+    "DIR/server.key and DIR/client.key (key pairs, mode 0600) and\n"
+    "DIR/authorized_keys (client public keys the servers accept). Point the graph\n"
+    "at them with `graph [curve_dir=\"DIR\"]` and copy DIR to every host; every tcp\n"
+    "edge is then encrypted, and peers without an authorized key are refused.\n"
+    "Existing keys are never overwritten.\n";
+
+static int cmd_keygen(int argc, char **argv)
+{
+    if (wants_help(argc, argv)) return fputs(keygen_help, stdout), 0;
+    if (argc != 2 || argv[1][0] == '-') return fprintf(stderr, "%s", keygen_help), 2;
+    if (pf_curve_keygen(argv[1]) < 0) {
+        fprintf(stderr, "pseudoflow keygen: %s\n", pf_error_last());
+        return 1;
+    }
+    printf("%s: server.key, client.key, authorized_keys\n", argv[1]);
+    return 0;
+}
+
 static const pf_command commands[] = {
     {"run", cmd_run, "start, supervise and stop every node of a graph"},
     {"node", cmd_node, "run one node instance of a graph"},
     {"check", cmd_check, "validate graph files and print every problem"},
     {"describe", cmd_describe, "a kind's ports and parameters"},
     {"kinds", cmd_kinds, "list the node kinds"},
+    {"keygen", cmd_keygen, "create CURVE keys for graphs that span machines"},
     PF_EXTRA_COMMANDS
     {NULL, NULL, NULL},
 };

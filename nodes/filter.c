@@ -12,12 +12,21 @@
  *   none      reject every unlabeled sample: the student learns from the
  *             given labels alone. The supervised baseline of Lee 2013
  *             ("Pseudo-Label") and of every SSL table, measured by the same
- *             pipeline with pseudo-labels switched off.
+ *             pipeline with pseudo-labels switched off (with
+ *             unlabeled_to_student=1 the student may still use the
+ *             unlabeled inputs, e.g. for VAT: then it is no baseline).
  *
  * With soft=1 the student gets the teacher's distribution (sharpened by
  * temperature T: p^(1/T) renormalized) as a soft target instead of the
  * argmax, for distillation. Embeddings go only to the student; decisions go
  * back without them.
+ *
+ * With unlabeled_to_student=1 the rejected unlabeled samples go to the
+ * student too, with target -1, weight 0 and no PF_FLAG_ACCEPTED in their
+ * flags: no pseudo-label, only the input, for a student that regularizes on
+ * unlabeled data (mlp_student vat=, virtual adversarial training, Miyato et
+ * al. 2018). The decisions on `labels` are the same either way, so the
+ * sampler stores and the evaluator scores exactly the accepted ones.
  */
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -33,6 +42,7 @@ typedef struct filter_cfg {
     double labeled_weight;
     int soft;
     double sharpen;
+    int unlabeled_to_student;
 } filter_cfg;
 
 enum { POLICY_FIXMATCH, POLICY_NONE };
@@ -40,11 +50,13 @@ static const char *policy_names[] = {"fixmatch", "none"};
 
 static const pf_param filter_params[] = {
     PF_PARAM_ENUM(filter_cfg, policy, "fixmatch", "fixmatch|none",
-                  "how unlabeled samples are accepted and weighted; none = labeled only (baseline)"),
+                  "how unlabeled samples are accepted and weighted; none = no pseudo-labels (labeled-only baseline)"),
     PF_PARAM_FLOAT(filter_cfg, tau, 0.95, 0, 1, "confidence threshold: keep iff max p >= tau"),
     PF_PARAM_FLOAT(filter_cfg, labeled_weight, 1.0, 0, 1000, "training weight of samples with a given label"),
     PF_PARAM_BOOL(filter_cfg, soft, 0, "send the teacher's distribution as a soft target (distillation)"),
     PF_PARAM_FLOAT(filter_cfg, sharpen, 1.0, 0.01, 100, "soft targets: temperature T, p^(1/T) renormalized"),
+    PF_PARAM_BOOL(filter_cfg, unlabeled_to_student, 0,
+                  "also send rejected unlabeled samples to the student (target -1, weight 0, not accepted), for VAT"),
     PF_PARAM_END,
 };
 
@@ -52,7 +64,9 @@ enum { PORT_IN, PORT_OUT, PORT_LABELS };
 
 static const pf_port_spec filter_ports[] = {
     {"in", PF_IN, PF_DATA, PF_PORT_REQUIRED, "samples with the teacher's probs"},
-    {"out", PF_OUT, PF_DATA, 0, "accepted samples with targets and weights, for the student"},
+    {"out", PF_OUT, PF_DATA, 0,
+     "accepted samples with targets, weights and flags, for the student (and rejected unlabeled ones, "
+     "target -1 and weight 0, with unlabeled_to_student=1)"},
     {"labels", PF_OUT, PF_DATA, 0, "every decision (no embeddings), for the sampler and the evaluator"},
     {NULL},
 };
@@ -62,7 +76,7 @@ typedef struct filter {
     size_t cap, dim, classes;
     int32_t *targets, *acc_targets, *acc_labels;
     float *weights, *acc_weights, *acc_x, *acc_soft, *acc_probs;
-    uint32_t *flags;
+    uint32_t *flags, *acc_flags;
     uint64_t *acc_ids;
 } filter;
 
@@ -70,7 +84,7 @@ static void filter_free(filter *f)
 {
     free(f->targets), free(f->acc_targets), free(f->acc_labels);
     free(f->weights), free(f->acc_weights), free(f->acc_x), free(f->acc_soft), free(f->acc_probs);
-    free(f->flags), free(f->acc_ids);
+    free(f->flags), free(f->acc_flags), free(f->acc_ids);
     free(f);
 }
 
@@ -101,6 +115,7 @@ static int reserve(filter *f, size_t n, size_t dim, size_t classes)
     GROW(f->weights, cap);
     GROW(f->acc_weights, cap);
     GROW(f->flags, cap);
+    GROW(f->acc_flags, cap);
     GROW(f->acc_ids, cap);
     GROW(f->acc_x, cap * f->dim);
     GROW(f->acc_soft, cap * f->classes);
@@ -160,8 +175,10 @@ static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
         f->targets[i] = t;
         f->weights[i] = w;
         f->flags[i] = fl;
-        if (!(fl & PF_FLAG_ACCEPTED) || b->n_x != n * dim) continue;
+        int to_student = (fl & PF_FLAG_ACCEPTED) || (f->cfg.unlabeled_to_student && given < 0);
+        if (!to_student || b->n_x != n * dim) continue;
         f->acc_ids[k] = b->ids[i];
+        f->acc_flags[k] = fl;
         f->acc_targets[k] = t;
         f->acc_labels[k] = given;
         f->acc_weights[k] = w;
@@ -190,6 +207,7 @@ static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
         o.n_targets = k, o.targets = f->acc_targets;
         o.n_weights = k, o.weights = f->acc_weights;
         o.n_probs = k * c, o.probs = f->acc_probs;
+        o.n_flags = k, o.flags = f->acc_flags;
         if (f->cfg.soft) o.n_soft = k * c, o.soft = f->acc_soft;
         o.teacher_version = b->teacher_version;
         o.policy = (char *)policy_names[f->cfg.policy];

@@ -72,8 +72,15 @@ int pf_learner_adopt(pf_learner *L, pf_mlp **m)
 int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *targets, const float *soft,
                      const float *weights, float T, double *loss)
 {
+    return pf_learner_train_prefix(L, x, n, n, targets, soft, weights, T, loss);
+}
+
+int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_aug, const int32_t *targets,
+                            const float *soft, const float *weights, float T, double *loss)
+{
     const float *in = x;
-    if (L->cfg.drop > 0 || L->cfg.noise > 0) {
+    if (n_aug > n) n_aug = n;
+    if ((L->cfg.drop > 0 || L->cfg.noise > 0) && n_aug > 0) {
         size_t need = n * pf_mlp_input_dim(L->model);
         if (need > L->xcap) {
             float *b = realloc(L->xbuf, need * sizeof *b);
@@ -81,8 +88,8 @@ int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *tar
             L->xbuf = b, L->xcap = need;
         }
         memcpy(L->xbuf, x, need * sizeof *x);
-        int rc = pf_mlp_augment(L->xbuf, n, pf_mlp_input_dim(L->model), (float)L->cfg.drop, (float)L->cfg.noise,
-                                &L->rng);
+        int rc = pf_mlp_augment(L->xbuf, n_aug, pf_mlp_input_dim(L->model), (float)L->cfg.drop,
+                                (float)L->cfg.noise, &L->rng);
         if (rc < 0) return rc;
         in = L->xbuf;
     }

@@ -77,6 +77,12 @@ int pf_learner_adopt(pf_learner *L, pf_mlp **m);
 int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *targets, const float *soft,
                      const float *weights, float T, double *loss);
 
+/* As pf_learner_train, but only the first n_aug rows (n_aug <= n) are
+ * augmented; the rest are trained on as given (adversarial rows, whose
+ * perturbation is already chosen). */
+int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_aug, const int32_t *targets,
+                            const float *soft, const float *weights, float T, double *loss);
+
 void pf_learner_fini(pf_learner *L);
 
 #endif

@@ -16,6 +16,23 @@
  * gradient through it), with weight lambda. Both halves go through one
  * cblas_sgemm batch of 2m rows.
  *
+ * Virtual adversarial training (vat=lambda > 0; Miyato et al. 2018, VAT):
+ * every unlabeled row of a minibatch (accepted or not: wire the filter with
+ * unlabeled_to_student=1 so the rejected ones arrive too, target -1 and
+ * weight 0) adds a row x + r_adv trained towards p = softmax(f(x)) (soft
+ * target, no gradient through p) with weight lambda, where
+ *   d ~ N(0, I) per row, unit length;  g = dKL(p || f(x + xi*d)) / dx
+ *   (pf_mlp_input_grad, soft cross-entropy at x + xi*d);
+ *   r_adv = vat_eps * g / ||g||_2   (one power iteration, as the paper).
+ * These rows join the supervised ones in the same optimizer step and are not
+ * augmented by drop/noise (their perturbation is already the worst one).
+ * Supervised cross-entropy uses only the rows with weight > 0: a rejected
+ * row (weight 0, no target) is an input for VAT and nothing else.
+ *
+ * Learning-rate decay (lr_decay_steps=N > 0): cosine from lr to lr/20 over
+ * the first N optimizer steps, then lr/20 (SGDR's half cosine without
+ * restarts); a stream has no known end, so N is set from the expected run.
+ *
  * Weight averaging (ema=m > 0): the student keeps theta_avg <- m*theta_avg +
  * (1-m)*theta after every step and publishes theta_avg (Polyak averaging;
  * with Adam at a constant rate it removes the step noise); m ramps up from 0
@@ -48,6 +65,10 @@ typedef struct student_cfg {
     double consistency;
     double weak_noise;
     double mixup;
+    double vat;
+    double vat_eps;
+    double vat_xi;
+    int64_t lr_decay_steps;
     char *save;
     int64_t seed;
     int resume;
@@ -65,6 +86,12 @@ static const pf_param student_params[] = {
                    "weight of the weak/strong view consistency term; 0 = off"),
     PF_PARAM_FLOAT(student_cfg, weak_noise, 0.0, 0, 100, "Gaussian feature noise std of the weak view"),
     PF_PARAM_FLOAT(student_cfg, mixup, 0.0, 0, 100, "mixup Beta(a, a) parameter for pseudo-labeled rows; 0 = off"),
+    PF_PARAM_FLOAT(student_cfg, vat, 0.0, 0, 100,
+                   "virtual adversarial training weight lambda on every unlabeled row received; 0 = off"),
+    PF_PARAM_FLOAT(student_cfg, vat_eps, 6.0, 0, 1000, "VAT perturbation L2 norm, in input units"),
+    PF_PARAM_FLOAT(student_cfg, vat_xi, 1e-3, 1e-9, 100, "VAT finite-difference step for the power iteration"),
+    PF_PARAM_INT(student_cfg, lr_decay_steps, 0, 0, 1e12,
+                 "cosine decay of lr to lr/20 over this many optimizer steps; 0 = constant lr"),
     PF_PARAM_STRING(student_cfg, save, "", "final model file; empty = <run_dir>/<node>.pfm"),
     PF_PARAM_INT(student_cfg, seed, -1, -1, 1e18, "initialization seed; -1 = derived from the graph's seed"),
     PF_PARAM_BOOL(student_cfg, resume, 1, "after a restart, continue from the checkpoint in the run directory"),
@@ -74,7 +101,8 @@ static const pf_param student_params[] = {
 enum { PORT_IN, PORT_MODEL };
 
 static const pf_port_spec student_ports[] = {
-    {"in", PF_IN, PF_DATA, PF_PORT_REQUIRED, "accepted samples with targets, weights (and soft targets)"},
+    {"in", PF_IN, PF_DATA, PF_PORT_REQUIRED,
+     "samples with targets, weights (and soft targets); unlabeled ones also feed VAT, weight 0 = VAT only"},
     {"model", PF_OUT, PF_PUBSUB, 0, "model snapshots, every publish_every steps and at the end"},
     {NULL},
 };
@@ -93,11 +121,15 @@ typedef struct student {
     /* pending rows, [cap] each (x: [cap, dim], soft: [cap, classes]) */
     float *bx, *bsoft, *bw;
     int32_t *by;
+    uint8_t *bu; /* [cap] 1 = no given label: a VAT row */
     size_t bn, bcap;
     /* one training step's 2m rows (consistency doubles them) */
     float *tx, *tsoft, *tw;
     int32_t *ty;
     size_t tcap;
+    /* VAT work: clean unlabeled rows and their input gradients, [vcap, dim] each */
+    float *vx, *vg;
+    size_t vcap;
     int32_t *pred;
     size_t pcap;
 } student;
@@ -180,6 +212,7 @@ static int reserve(student *s, size_t need)
     GROW(s->bsoft, cap * s->classes, "the minibatch buffer");
     GROW(s->bw, cap, "the minibatch buffer");
     GROW(s->by, cap, "the minibatch buffer");
+    GROW(s->bu, cap, "the minibatch buffer");
     s->bcap = cap;
     return 0;
 }
@@ -224,12 +257,80 @@ static void mix_rows(student *s, size_t m)
     }
 }
 
+/* Move row i of the buffer to row j (j < i). */
+static void move_row(student *s, size_t j, size_t i)
+{
+    size_t d = s->dim, c = s->classes;
+    memcpy(s->bx + j * d, s->bx + i * d, d * sizeof *s->bx);
+    memcpy(s->bsoft + j * c, s->bsoft + i * c, c * sizeof *s->bsoft);
+    s->by[j] = s->by[i], s->bw[j] = s->bw[i], s->bu[j] = s->bu[i];
+}
+
+/* VAT: copy the unlabeled rows among [0, m) to vx, then keep only the rows
+ * with weight > 0 at the front of the buffer (stable); returns their count
+ * and sets *nv to the number of VAT rows. */
+static int split_vat(student *s, size_t m, size_t *ns, size_t *nv)
+{
+    size_t d = s->dim, u = 0;
+    for (size_t i = 0; i < m; i++) u += s->bu[i];
+    if (u > s->vcap) {
+        GROW(s->vx, u * d, "VAT rows");
+        GROW(s->vg, u * d, "VAT rows");
+        s->vcap = u;
+    }
+    size_t k = 0, j = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (s->bu[i]) memcpy(s->vx + k++ * d, s->bx + i * d, d * sizeof *s->vx);
+        if (s->bw[i] > 0) {
+            if (j != i) move_row(s, j, i);
+            j++;
+        }
+    }
+    *ns = j, *nv = k;
+    return 0;
+}
+
+/* Adversarial rows for vx [nv, dim] into x_out [nv, dim] and their targets
+ * p = softmax(f(x)) into p_out [nv, classes] (see the top comment). */
+static int vat_rows(student *s, size_t nv, float *x_out, float *p_out)
+{
+    size_t d = s->dim;
+    pf_mlp *m = s->L.model;
+    int rc = pf_mlp_predict_proba(m, s->vx, nv, 1.0f, p_out);
+    if (rc < 0) return rc;
+    /* x + xi*d, d a random unit direction per row */
+    for (size_t i = 0; i < nv; i++) {
+        float *dx = x_out + i * d;
+        double nn = 0;
+        for (size_t j = 0; j < d; j++) {
+            dx[j] = (float)pf_rng_normal(&s->L.rng);
+            nn += (double)dx[j] * dx[j];
+        }
+        float a = (float)(s->cfg.vat_xi / (sqrt(nn) + 1e-12));
+        for (size_t j = 0; j < d; j++) dx[j] = s->vx[i * d + j] + a * dx[j];
+    }
+    double loss;
+    if ((rc = pf_mlp_input_grad(m, x_out, nv, NULL, p_out, NULL, 1.0f, &loss, s->vg)) < 0) return rc;
+    /* r_adv = eps * g / ||g||, per row */
+    for (size_t i = 0; i < nv; i++) {
+        const float *g = s->vg + i * d;
+        double nn = 0;
+        for (size_t j = 0; j < d; j++) nn += (double)g[j] * g[j];
+        float a = (float)(s->cfg.vat_eps / (sqrt(nn) + 1e-12));
+        for (size_t j = 0; j < d; j++) x_out[i * d + j] = s->vx[i * d + j] + a * g[j];
+    }
+    return 0;
+}
+
 /* One training step on rows [0, m) of the buffer. */
 static int train_rows(student *s, pf_ctx *ctx, size_t m)
 {
-    size_t d = s->dim, c = s->classes;
-    int cons = s->cfg.consistency > 0;
-    size_t rows = cons ? 2 * m : m;
+    size_t d = s->dim, c = s->classes, nv = 0, m_all = m;
+    int rc;
+    if (s->cfg.vat > 0 && (rc = split_vat(s, m, &m, &nv)) < 0) return rc;
+    int cons = s->cfg.consistency > 0 && m > 0;
+    size_t sup = cons ? 2 * m : m, rows = sup + nv;
+    if (rows == 0) return 0;
     if (rows > s->tcap) {
         GROW(s->tx, rows * d, "a training step");
         GROW(s->tsoft, rows * c, "a training step");
@@ -242,7 +343,6 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
     memcpy(s->ty, s->by, m * sizeof *s->ty);
     memcpy(s->tw, s->bw, m * sizeof *s->tw);
     if (s->cfg.mixup > 0) mix_rows(s, m);
-    int rc;
     if (cons) {
         /* Weak view: x + N(0, weak_noise^2); its prediction is the target of a second strong view. */
         float *wx = s->tx + m * d;
@@ -258,9 +358,20 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
             s->tw[m + i] = 2.0f * (float)s->cfg.consistency;
         }
     }
+    if (s->cfg.lr_decay_steps > 0) {
+        /* lr_t = lr * (1/20 + (19/20) * (1 + cos(pi * min(t, N) / N)) / 2) */
+        double t = fmin((double)pf_mlp_get_counters(s->L.model).steps / (double)s->cfg.lr_decay_steps, 1.0);
+        double f = 0.05 + 0.95 * 0.5 * (1 + cos(M_PI * t));
+        if ((rc = pf_optim_set_lr(s->L.opt, (float)(s->cfg.l.lr * f))) < 0) return rc;
+    }
     for (int64_t k = 0; k < s->cfg.steps; k++) {
         double loss;
-        rc = pf_learner_train(&s->L, s->tx, rows, s->ty, s->tsoft, s->tw, (float)s->cfg.temperature, &loss);
+        if (nv) { /* fresh adversarial rows for every step: r_adv depends on the weights */
+            if ((rc = vat_rows(s, nv, s->tx + sup * d, s->tsoft + sup * c)) < 0) return rc;
+            for (size_t i = sup; i < rows; i++) s->ty[i] = -1, s->tw[i] = (float)s->cfg.vat;
+        }
+        rc = pf_learner_train_prefix(&s->L, s->tx, rows, sup, s->ty, s->tsoft, s->tw, (float)s->cfg.temperature,
+                                     &loss);
         if (rc == PF_ERANGE) { /* non-finite loss: drop the minibatch, keep the model */
             pf_ctx_count(ctx, "dropped_batches", 1);
             PF_WARN("dropped a minibatch: %s", pf_error_last());
@@ -276,7 +387,8 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
         }
         pf_ctx_gauge(ctx, "loss", loss);
     }
-    pf_ctx_count(ctx, "trained", (double)m);
+    pf_ctx_count(ctx, "trained", (double)m_all);
+    if (nv) pf_ctx_count(ctx, "vat_rows", (double)nv);
     if (pf_mlp_get_counters(s->L.model).steps >= s->last_publish_step + (uint64_t)s->cfg.publish_every)
         return publish(s, ctx, 0);
     return 0;
@@ -294,6 +406,7 @@ static int train_buffered(student *s, pf_ctx *ctx, int flush)
             memmove(s->bsoft, s->bsoft + done * s->classes, mb * s->classes * sizeof *s->bsoft);
             memmove(s->by, s->by + done, mb * sizeof *s->by);
             memmove(s->bw, s->bw + done, mb * sizeof *s->bw);
+            memmove(s->bu, s->bu + done, mb * sizeof *s->bu);
         }
         rc = train_rows(s, ctx, mb);
         done += mb;
@@ -304,6 +417,7 @@ static int train_buffered(student *s, pf_ctx *ctx, int flush)
         memmove(s->bsoft, s->bsoft + done * s->classes, left * s->classes * sizeof *s->bsoft);
         memmove(s->by, s->by + done, left * sizeof *s->by);
         memmove(s->bw, s->bw + done, left * sizeof *s->bw);
+        memmove(s->bu, s->bu + done, left * sizeof *s->bu);
     }
     s->bn = left;
     if (rc == 0 && flush && s->bn) {
@@ -351,6 +465,7 @@ static int student_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg
         /* A soft row is used where the target is -1 (pf_mlp_train_step). */
         s->by[r] = b->n_soft ? -1 : b->targets[i];
         s->bw[r] = b->n_weights ? b->weights[i] : 1.0f;
+        s->bu[r] = b->n_labels == n ? b->labels[i] < 0 : (b->n_flags == n && !(b->flags[i] & PF_FLAG_GIVEN));
         if (b->n_soft) memcpy(s->bsoft + r * c, b->soft + i * c, c * sizeof *s->bsoft);
         else memset(s->bsoft + r * c, 0, c * sizeof *s->bsoft);
         if (!b->n_soft && (s->by[r] < 0 || s->by[r] >= (int32_t)c)) s->bw[r] = 0, s->by[r] = 0; /* rejected row */
@@ -377,7 +492,8 @@ static void student_stop(void **state, pf_ctx *ctx)
     if (!s) return;
     pf_learner_fini(&s->L);
     pf_mlp_destroy(&s->avg);
-    free(s->bx), free(s->bsoft), free(s->bw), free(s->by);
+    free(s->bx), free(s->bsoft), free(s->bw), free(s->by), free(s->bu);
+    free(s->vx), free(s->vg);
     free(s->tx), free(s->tsoft), free(s->tw), free(s->ty), free(s->pred);
     free(s);
     *state = NULL;

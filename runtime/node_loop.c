@@ -28,6 +28,7 @@
  * the loop counts batches and fails where the rule says.
  */
 #include "runtime/clock.h"
+#include "runtime/curve.h"
 #include "runtime/node_loop.h"
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
@@ -99,6 +100,7 @@ struct pf_ctx {
     void *control_sock;   /* SUB to the supervisor's finished set, when supervised */
     int has_data_in;      /* some non-feedback data input is wired (else: a source) */
     pf_inject fault;      /* PF_FAULT rule for this incarnation, if any */
+    pf_curve *curve;      /* keys and ZAP handler when tcp edges use CURVE */
     uint64_t fault_batches;
     int fault_hit;        /* the rule fired: the loop fails */
 };
@@ -417,7 +419,7 @@ static int setup_outputs(pf_ctx *ctx)
     for (int p = 0; p < nports; p++) {
         if (k->ports[p].dir != PF_OUT) continue;
         pf_outport *op;
-        int rc = pf_outport_open(ctx->zctx, ctx->g, ctx->run_dir, ctx->node, p, ctx->instance, &op);
+        int rc = pf_outport_open(ctx->zctx, ctx->g, ctx->run_dir, ctx->node, p, ctx->instance, ctx->curve, &op);
         if (rc < 0) return rc;
         if (op) ctx->outs[ctx->nouts++] = op;
     }
@@ -458,6 +460,10 @@ static int setup_inputs(pf_ctx *ctx)
         } else {
             zmq_setsockopt(ip->sock, ZMQ_SUBSCRIBE, "", 0);
         }
+        if (ctx->curve) {
+            int rc = pf_curve_client(ctx->curve, ip->sock);
+            if (rc < 0) return rc;
+        }
         for (size_t e = 0; e < g->nedges; e++) {
             const pf_gedge *ed = &g->edges[e];
             if (ed->to != ctx->node || ed->in_port != p) continue;
@@ -492,6 +498,7 @@ static void teardown(pf_ctx *ctx)
     if (ctx->stats_sock) zmq_close(ctx->stats_sock);
     if (ctx->control_sock) zmq_close(ctx->control_sock);
     if (ctx->zctx) zmq_ctx_term(ctx->zctx);
+    pf_curve_close(&ctx->curve); /* its ZAP thread ends with the context */
 }
 
 /* --- the loop ----------------------------------------------------------- */
@@ -616,6 +623,10 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
         rc = pf_errorf(PF_EZMQ, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto out;
     }
+    /* tcp edges (a graph with host=) are encrypted and authenticated when the graph names keys. */
+    if (pf_endpoint_distributed(g) && g->cfg.curve_dir[0] &&
+        (rc = pf_curve_open(ctx->zctx, g->cfg.curve_dir, &ctx->curve)) < 0)
+        goto out;
     if ((rc = setup_outputs(ctx)) < 0 || (rc = setup_inputs(ctx)) < 0) goto out;
     if (opts && opts->supervised) {
         char ep[PF_ENDPOINT_MAX];

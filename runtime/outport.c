@@ -99,7 +99,7 @@ static int enqueue(target *t, const uint8_t hdr[PF_WIRE_HEADER_SIZE], pf_buf *pa
 }
 
 int pf_outport_open(void *zctx, const pf_graph *g, const char *run_dir, size_t node, int port, int inst,
-                    pf_outport **out)
+                    const pf_curve *curve, pf_outport **out)
 {
     *out = NULL;
     size_t nt = 0;
@@ -145,6 +145,7 @@ int pf_outport_open(void *zctx, const pf_graph *g, const char *run_dir, size_t n
         zmq_setsockopt(op->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
         zmq_setsockopt(op->sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
     }
+    if (curve && (rc = pf_curve_server(curve, op->sock)) < 0) goto fail;
     char ep[PF_ENDPOINT_MAX];
     if ((rc = pf_endpoint_output(g, run_dir, node, port, inst, 1, ep, sizeof ep)) < 0) goto fail;
     if (zmq_bind(op->sock, ep) != 0) {

@@ -26,17 +26,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/curve.h"
 #include "runtime/graph.h"
 #include "runtime/wire.h"
 
 typedef struct pf_outport pf_outport;
 
 /* Bind output `port` of instance `inst` of node `node` and resolve the nodes
- * it feeds. Returns 0, or PF_ENOMEM / PF_EZMQ (bind failed: the line names
+ * it feeds; with curve (may be NULL) the socket is a CURVE server. Returns 0, or PF_ENOMEM / PF_EZMQ (bind failed: the line names
  * the address) / PF_ERANGE (address too long). *out is NULL when the port is
  * not wired (not an error). Caller owns *out. */
 int pf_outport_open(void *zctx, const pf_graph *g, const char *run_dir, size_t node, int port, int inst,
-                    pf_outport **out);
+                    const pf_curve *curve, pf_outport **out);
 
 /* Close the socket (lingering briefly for frames already handed to ZeroMQ)
  * and drop what is still queued. NULL-safe; sets *op = NULL. */

@@ -179,6 +179,43 @@ Test(mlp, mixed_hard_and_soft_targets_gradient_matches_finite_differences)
     pf_mlp_destroy(&m);
 }
 
+Test(mlp, input_gradient_through_standardization_matches_finite_differences)
+{
+    pf_mlp *m = gradcheck_mlp(tiny, 4, 11);
+    const float mean[4] = {0.3f, -0.2f, 0.1f, 0.0f}, scale[4] = {2.0f, 0.5f, 1.5f, 0.8f};
+    cr_assert_eq(pf_mlp_set_standardization(m, mean, scale), 0, "%s", pf_error_last());
+    enum { N = 6, D = 4 };
+    float *x = normal_matrix(N, D, 12);
+    int32_t y[N] = {0, -1, 2, 1, -1, 2}; /* hard and soft rows, as VAT mixes them */
+    float q[N * 3] = {0, 0, 0, 0.2f, 0.5f, 0.3f, 0, 0, 0, 0, 0, 0, 0.6f, 0.3f, 0.1f, 0, 0, 0};
+    float w[N] = {1.0f, 0.5f, 2.0f, 0.3f, 1.0f, 0.8f};
+    float g[N * D];
+    double loss;
+    cr_assert_eq(pf_mlp_input_grad(m, x, N, y, q, w, 1.0f, &loss, g), 0, "%s", pf_error_last());
+    double gmax = 0.0;
+    for (size_t k = 0; k < N * D; k++)
+        gmax = fmax(gmax, fabs(g[k]));
+    cr_assert_gt(gmax, 1e-3, "input gradient is suspiciously zero");
+    const float eps = 2e-3f; /* as in grad_check: above float roundoff, below ReLU kinks */
+    double worst = 0.0;
+    for (size_t k = 0; k < N * D; k++) {
+        float saved = x[k];
+        double lp, lm;
+        x[k] = saved + eps;
+        float hp = x[k] - saved;
+        pf_mlp_loss(m, x, N, y, q, w, 1.0f, &lp);
+        x[k] = saved - eps;
+        float hm = saved - x[k];
+        pf_mlp_loss(m, x, N, y, q, w, 1.0f, &lm);
+        x[k] = saved;
+        double num = (lp - lm) / ((double)hp + (double)hm);
+        worst = fmax(worst, fabs(num - g[k]) / fmax(fmax(fabs(num), fabs(g[k])), 0.01 * gmax));
+    }
+    cr_assert_lt(worst, 1e-2, "relative error %g", worst);
+    free(x);
+    pf_mlp_destroy(&m);
+}
+
 Test(mlp, temperature_scales_hard_loss_by_t_squared)
 {
     /* Logits 0 everywhere: s = 1/3 at any T, so L = ln 3 · T². */
