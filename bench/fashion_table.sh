@@ -18,16 +18,13 @@
 #
 # About 25 min on 2 cores for the default rows and seeds (20 passes each).
 #
-#   bench/fashion_table.sh [BUILD_DIR]        (default build-learn, else build)
+#   bench/fashion_table.sh [BUILD_DIR]        (default build)
 #   SEEDS="0 1 2" OUT=/tmp/pft ROWS="1000 1000off 100 100off all" bench/fashion_table.sh
 #
 # Each run gets its own run directory (and store) under $OUT, removed first.
 set -eu
 cd "$(dirname "$0")/.."
-BUILD=${1:-}
-if [ -z "$BUILD" ]; then
-  if [ -x build-learn/pseudoflow ]; then BUILD=build-learn; else BUILD=build; fi
-fi
+BUILD=${1:-build}
 PF=$BUILD/pseudoflow
 [ -x "$PF" ] || { echo "fashion_table: no $PF; build first (cmake --build $BUILD)" >&2; exit 2; }
 SEEDS=${SEEDS:-0 1 2}
