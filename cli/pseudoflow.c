@@ -30,8 +30,9 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
-/* Load and check; print diagnostics. Returns the graph or NULL (diagnostics printed). */
-static pf_graph *load_graph(const char *path)
+/* Load and check; print diagnostics; move the run directory when run_dir is
+ * given. Returns the graph or NULL (the problem printed). */
+static pf_graph *load_graph(const char *path, const char *run_dir)
 {
     pf_graph *g = NULL;
     pf_diags d = {0};
@@ -42,6 +43,10 @@ static pf_graph *load_graph(const char *path)
         return NULL;
     }
     pf_diags_fini(&d);
+    if (run_dir && pf_graph_set_run_dir(g, run_dir) < 0) {
+        fprintf(stderr, "%s: %s\n", path, pf_error_last());
+        pf_graph_destroy(&g);
+    }
     return g;
 }
 
@@ -94,13 +99,8 @@ static int cmd_run(int argc, char **argv)
         }
     }
     if (!o.graph_path) return fprintf(stderr, "%s", run_help), 2;
-    pf_graph *g = load_graph(o.graph_path);
+    pf_graph *g = load_graph(o.graph_path, o.run_dir);
     if (!g) return 2;
-    if (o.run_dir && pf_graph_set_run_dir(g, o.run_dir) < 0) {
-        fprintf(stderr, "pseudoflow run: %s\n", pf_error_last());
-        pf_graph_destroy(&g);
-        return 1;
-    }
     int rc = pf_supervisor_run(g, &o);
     if (rc < 0) fprintf(stderr, "pseudoflow run: %s\n", pf_error_last());
     pf_graph_destroy(&g);
@@ -144,13 +144,8 @@ static int cmd_node(int argc, char **argv)
         else return fprintf(stderr, "pseudoflow node: unexpected '%s'\n", argv[i]), 2;
     }
     if (!path || !spec) return fprintf(stderr, "%s", node_help), 2;
-    pf_graph *g = load_graph(path);
+    pf_graph *g = load_graph(path, o.run_dir);
     if (!g) return 2;
-    if (o.run_dir && pf_graph_set_run_dir(g, o.run_dir) < 0) {
-        fprintf(stderr, "pseudoflow node: %s\n", pf_error_last());
-        pf_graph_destroy(&g);
-        return 1;
-    }
     size_t node;
     int inst, rc;
     uint8_t *ended_set = NULL;
@@ -198,7 +193,7 @@ static int cmd_check(int argc, char **argv)
         }
     int bad = 0;
     for (int i = 1; i < argc; i++) {
-        pf_graph *g = load_graph(argv[i]);
+        pf_graph *g = load_graph(argv[i], NULL);
         if (!g) {
             bad = 1;
             continue;
