@@ -82,6 +82,7 @@ typedef struct evaluator {
     FILE *jsonl;
     char last_line[16384];
     uint64_t evals;
+    uint64_t started_ms; /* when this evaluator started: uptime_s counts from it */
     /* pseudo-label quality */
     uint64_t decided, accepted, known, correct;
     pending *wait;
@@ -134,6 +135,7 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
         goto fail;
     }
     PF_INFO("held-out set %s: %zu samples", cfg->images, e->test.n);
+    e->started_ms = pf_ctx_now_ms(ctx);
     *state = e;
     return 0;
 fail:
@@ -211,7 +213,7 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
                   "\"ece\": %.6f, \"brier\": %.6f, \"per_class_accuracy\": [",
                   (unsigned long long)++e->evals, final ? "true" : "false", (unsigned long long)k.version,
                   (unsigned long long)k.steps, (unsigned long long)k.samples_seen,
-                  (double)pf_ctx_now_ms(ctx) / 1000.0, n, e->mt.accuracy, e->mt.macro_f1, e->mt.nll, e->mt.ece,
+                  (double)(pf_ctx_now_ms(ctx) - e->started_ms) / 1000.0, n, e->mt.accuracy, e->mt.macro_f1, e->mt.nll, e->mt.ece,
                   e->mt.brier);
     for (size_t j = 0; j < c && p < end; j++)
         p += snprintf(p, (size_t)(end - p), "%s%.6f", j ? ", " : "", isnan(e->mt.recall[j]) ? -1.0 : e->mt.recall[j]);
