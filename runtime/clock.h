@@ -27,4 +27,11 @@ static inline uint64_t pf_clock_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Sleep about ms milliseconds (a signal may cut it short). */
+static inline void pf_clock_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 #endif

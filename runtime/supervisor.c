@@ -75,12 +75,6 @@ static void on_signal(int sig)
     got_signal = sig;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int spawn(sup *s, child *c)
 {
     const pf_gnode *n = &s->g->nodes[c->node];
@@ -354,7 +348,7 @@ static void stop_all(sup *s)
             for (size_t i = 0; i < s->nkids; i++) s->kids[i].pid = 0;
             break;
         }
-        sleep_ms(20);
+        pf_clock_sleep_ms(20);
     }
 }
 

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/e2e.h"
+
 #define TMP PF_TEST_TMP "/cli"
 
 typedef struct result {
@@ -25,21 +27,6 @@ typedef struct result {
 } result;
 
 static result r;
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return strdup("");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, m);
-    fclose(f);
-    fclose(m);
-    return buf;
-}
 
 static void clear(void)
 {
@@ -67,8 +54,8 @@ static void pf(const char *const *args)
     int st;
     waitpid(pid, &st, 0);
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = slurp(TMP "/out");
-    r.err = slurp(TMP "/err");
+    r.out = pf_e2e_slurp(TMP "/out");
+    r.err = pf_e2e_slurp(TMP "/err");
 }
 
 #define PF(...) pf((const char *const[]){__VA_ARGS__, NULL})

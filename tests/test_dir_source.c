@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/clock.h"
+#include "tests/e2e.h"
 #include "runtime/error.h"
 #include "store/label_store.h"
 
@@ -51,19 +53,6 @@ static void teardown(void)
 }
 
 TestSuite(dir_source, .init = setup, .fini = teardown, .timeout = 300);
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* A .npy file: '<f4' [n, DIM] (or '<i4' [n] labels when labels != NULL), written
  * under a temporary name and renamed into place, as producers should. */
@@ -130,32 +119,17 @@ static void write_graph(char *graph, size_t len, int once)
     fclose(f);
 }
 
-static pid_t start_run(const char *graph)
-{
-    char log[256];
-    snprintf(log, sizeof log, "%s/run.log", dir);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
-        execl(PF_BIN, PF_BIN, "run", graph, "--no-progress", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
 static int wait_status(pid_t pid)
 {
     int status = 0;
-    uint64_t until = now_ms() + TIMEOUT_MS;
+    uint64_t until = pf_clock_mono_ms() + TIMEOUT_MS;
     while (waitpid(pid, &status, WNOHANG) != pid) {
-        if (now_ms() > until) {
+        if (pf_clock_mono_ms() > until) {
             kill(pid, SIGTERM);
             waitpid(pid, &status, 0);
             cr_assert_fail("the run did not end within the safety net");
         }
-        sleep_ms(50);
+        pf_clock_sleep_ms(50);
     }
     return status;
 }
@@ -220,7 +194,7 @@ Test(dir_source, once_streams_every_file_present_and_ends)
     write_npy("c.npy", 200, 3, NULL);
     char graph[200];
     write_graph(graph, sizeof graph, 1);
-    int status = wait_status(start_run(graph));
+    int status = wait_status(pf_e2e_start_run(dir, graph));
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run status 0x%x", status);
     check_ids(900);
     cr_expect_eq(files_done(), 3);
@@ -231,17 +205,17 @@ Test(dir_source, files_dropped_while_running_are_picked_up)
     write_labeled("a", 400);
     char graph[200];
     write_graph(graph, sizeof graph, 0);
-    pid_t sup = start_run(graph);
-    uint64_t until = now_ms() + TIMEOUT_MS;
+    pid_t sup = pf_e2e_start_run(dir, graph);
+    uint64_t until = pf_clock_mono_ms() + TIMEOUT_MS;
     while (counts().decided < 400) {
-        cr_assert(now_ms() < until && waitpid(sup, NULL, WNOHANG) == 0, "the first file never got decided");
-        sleep_ms(50);
+        cr_assert(pf_clock_mono_ms() < until && waitpid(sup, NULL, WNOHANG) == 0, "the first file never got decided");
+        pf_clock_sleep_ms(50);
     }
     write_npy("b.npy", 500, 2, NULL);
     write_npy("c.npy", 250, 3, NULL);
     while (counts().decided < 1150 || files_done() < 3) {
-        cr_assert(now_ms() < until && waitpid(sup, NULL, WNOHANG) == 0, "the new files never got decided");
-        sleep_ms(50);
+        cr_assert(pf_clock_mono_ms() < until && waitpid(sup, NULL, WNOHANG) == 0, "the new files never got decided");
+        pf_clock_sleep_ms(50);
     }
     kill(sup, SIGTERM); /* a live source never ends: stop the run */
     int status = wait_status(sup);

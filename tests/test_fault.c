@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/clock.h"
+#include "tests/e2e.h"
 #include "runtime/error.h"
 #include "store/label_store.h"
 
@@ -56,19 +58,6 @@ static uint64_t rnd(void)
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
@@ -115,22 +104,6 @@ static void write_graph(char *graph, size_t len)
             "}\n",
             dir, N_SAMPLES);
     fclose(f);
-}
-
-/* Start `pseudoflow run GRAPH`, its log appended to <dir>/run.log. */
-static pid_t start_run(const char *graph)
-{
-    char log[256];
-    snprintf(log, sizeof log, "%s/run.log", dir);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
-        execl(PF_BIN, PF_BIN, "run", graph, "--no-progress", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
 }
 
 typedef struct node_pid {
@@ -212,15 +185,15 @@ static int alive(pid_t sup)
 
 static void wait_run(pid_t sup)
 {
-    uint64_t until = now_ms() + RUN_TIMEOUT_S * 1000ull;
+    uint64_t until = pf_clock_mono_ms() + RUN_TIMEOUT_S * 1000ull;
     while (alive(sup)) {
-        if (now_ms() > until) {
+        if (pf_clock_mono_ms() > until) {
             kill(sup, SIGTERM);
             waitpid(sup, NULL, 0);
             dump_log();
             cr_assert_fail("the run did not finish within %d s (safety net); log above", RUN_TIMEOUT_S);
         }
-        sleep_ms(50);
+        pf_clock_sleep_ms(50);
     }
     int status = reaped_status;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) dump_log();
@@ -306,7 +279,7 @@ static int kill_nodes(pid_t sup, int kills)
     for (int i = (int)NVICTIMS; i < kills && i < 64; i++) order[i] = victims[rnd() % NVICTIMS];
     int done = 0;
     for (int i = 0; i < kills; i++) {
-        sleep_ms(200 + (long)(rnd() % 1000));
+        pf_clock_sleep_ms(200 + (long)(rnd() % 1000));
         if (!alive(sup)) break;
         pid_t pid = pid_of(sup, order[i]);
         if (!pid) continue; /* between incarnations, or already finished */
@@ -348,13 +321,13 @@ static int kill_at_the_end(pid_t sup)
 {
     int done = 0;
     while (stored() < N_SAMPLES)
-        if (!alive(sup)) return done; else sleep_ms(20);
+        if (!alive(sup)) return done; else pf_clock_sleep_ms(20);
     done += kill_one(sup, "teacher", "once the stream was stored");
     while (!log_has("ending the stream"))
-        if (!alive(sup)) return done; else sleep_ms(5);
+        if (!alive(sup)) return done; else pf_clock_sleep_ms(5);
     for (int i = 0; i < 2; i++) {
         done += kill_one(sup, victims[1 + rnd() % (NVICTIMS - 1)], "while end-of-stream is flushed");
-        sleep_ms((long)(rnd() % 300));
+        pf_clock_sleep_ms((long)(rnd() % 300));
     }
     return done;
 }
@@ -363,7 +336,7 @@ Test(fault, killed_nodes_lose_no_sample)
 {
     char graph[200];
     write_graph(graph, sizeof graph);
-    pid_t sup = start_run(graph);
+    pid_t sup = pf_e2e_start_run(dir, graph);
     int kills = kill_nodes(sup, 10);
     kills += kill_at_the_end(sup);
     wait_run(sup);
@@ -374,13 +347,13 @@ Test(fault, a_run_killed_whole_completes_on_restart)
 {
     char graph[200];
     write_graph(graph, sizeof graph);
-    pid_t sup = start_run(graph);
+    pid_t sup = pf_e2e_start_run(dir, graph);
     /* Wait until part of the stream is stored, then kill everything at once. */
-    uint64_t until = now_ms() + RUN_TIMEOUT_S * 1000ull, have = 0;
+    uint64_t until = pf_clock_mono_ms() + RUN_TIMEOUT_S * 1000ull, have = 0;
     while ((have = stored()) < N_SAMPLES / 3) {
         cr_assert(alive(sup), "the run ended before it could be killed");
-        cr_assert(now_ms() < until, "no progress within %d s (safety net)", RUN_TIMEOUT_S);
-        sleep_ms(100);
+        cr_assert(pf_clock_mono_ms() < until, "no progress within %d s (safety net)", RUN_TIMEOUT_S);
+        pf_clock_sleep_ms(100);
     }
     node_pid nodes[MAX_NODES];
     int n = find_nodes(sup, nodes, MAX_NODES);
@@ -390,10 +363,10 @@ Test(fault, a_run_killed_whole_completes_on_restart)
     fprintf(stderr, "fault: SIGKILL the whole run (supervisor and %d nodes) at %" PRIu64 " stored samples\n", n,
             have);
     for (int i = 0; i < n; i++) /* reparented and reaped elsewhere: wait until they are gone */
-        for (int k = 0; k < 200 && kill(nodes[i].pid, 0) == 0; k++) sleep_ms(10);
+        for (int k = 0; k < 200 && kill(nodes[i].pid, 0) == 0; k++) pf_clock_sleep_ms(10);
 
     /* Start again on the same run directory and store, with a few node kills too. */
-    sup = start_run(graph);
+    sup = pf_e2e_start_run(dir, graph);
     int kills = kill_nodes(sup, 3);
     wait_run(sup);
     check_store("whole run killed and restarted", kills + 1 + n);

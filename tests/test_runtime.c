@@ -31,18 +31,14 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "runtime/clock.h"
+#include "tests/e2e.h"
 #include "runtime/wire.h"
 
 #define SAFETY_NET_S 180 /* a run that takes longer is hung; nothing here needs more than seconds */
 
 static char dir[256];  /* /tmp/pfr/<pid>/<test>: graph, logs and run dir */
 static char rdir[300]; /* the run dir: <dir>/run */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static void sh(const char *fmt, const char *arg)
 {
@@ -67,22 +63,6 @@ static void write_file(const char *name, const char *text)
     cr_assert_not_null(f, "open %s: %s", path, strerror(errno));
     fputs(text, f);
     fclose(f);
-}
-
-/* Whole file as a string ("" when missing); caller frees. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) return strdup("");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, m);
-    fclose(f);
-    fclose(m);
-    return buf;
 }
 
 /* Start the binary with args (NULL-terminated), stderr and stdout to <dir>/<log>,
@@ -117,7 +97,7 @@ static int wait_exit(pid_t pid)
         pid_t r = waitpid(pid, &status, WNOHANG);
         cr_assert_neq(r, -1, "waitpid: %s", strerror(errno));
         if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        sleep_ms(20);
+        pf_clock_sleep_ms(20);
     }
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
@@ -138,7 +118,7 @@ static char *run_log(void)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/run.log", dir);
-    return slurp(path);
+    return pf_e2e_slurp(path);
 }
 
 /* Add the ids in sink file <rdir>/<file> to seen[1..n]; returns the lines read.
@@ -381,7 +361,7 @@ Test(runtime, sigterm_mid_stream_stops_every_process_cleanly_and_removes_the_soc
     pid_t pid = start("run.log", NULL, args);
     /* Mid-stream: wait until samples reach a sink (the file is flushed every tick). */
     struct stat st;
-    for (int i = 0; i < SAFETY_NET_S * 50 && (stat(sink0, &st) != 0 || st.st_size == 0); i++) sleep_ms(20);
+    for (int i = 0; i < SAFETY_NET_S * 50 && (stat(sink0, &st) != 0 || st.st_size == 0); i++) pf_clock_sleep_ms(20);
     cr_assert(stat(sink0, &st) == 0 && st.st_size > 0, "no sample reached sink#0");
     cr_assert_eq(processes_in_run_dir(), 4, "expected the supervisor and 3 node processes");
     kill(pid, SIGTERM);
@@ -415,13 +395,13 @@ Test(runtime, a_node_stopped_by_sigterm_on_its_own_is_restarted_not_taken_as_fin
     const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
     pid_t pid = start("run.log", NULL, args);
     struct stat st;
-    for (int i = 0; i < SAFETY_NET_S * 50 && (stat(sink0, &st) != 0 || st.st_size == 0); i++) sleep_ms(20);
+    for (int i = 0; i < SAFETY_NET_S * 50 && (stat(sink0, &st) != 0 || st.st_size == 0); i++) pf_clock_sleep_ms(20);
     pid_t sink = node_pid("sink#0");
     cr_assert_neq(sink, 0, "no sink#0 process");
     kill(sink, SIGTERM);
     /* Wait for the restarted incarnation: a new pid for sink#0. */
     pid_t again = 0;
-    for (int i = 0; i < SAFETY_NET_S * 50 && (!(again = node_pid("sink#0")) || again == sink); i++) sleep_ms(20);
+    for (int i = 0; i < SAFETY_NET_S * 50 && (!(again = node_pid("sink#0")) || again == sink); i++) pf_clock_sleep_ms(20);
     cr_assert(again && again != sink, "sink#0 was not restarted");
     kill(pid, SIGTERM);
     int rc = wait_exit(pid);
@@ -517,7 +497,7 @@ static void send_frames(const void *const *frames, const size_t *lens, int nfram
     for (int i = 0; i < SAFETY_NET_S * 100; i++) { /* until the sink has connected */
         if (zmq_send(up, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) goto rest;
         cr_assert(errno == EHOSTUNREACH || errno == EAGAIN, "send: %s", zmq_strerror(errno));
-        sleep_ms(10);
+        pf_clock_sleep_ms(10);
     }
     cr_assert_fail("the standalone sink never connected");
 rest:
@@ -664,7 +644,7 @@ Test(runtime, a_standalone_node_drops_bad_frames_keeps_running_and_processes_goo
     int rc = wait_exit(pid);
     char path[512];
     snprintf(path, sizeof path, "%s/node.log", dir);
-    char *log = slurp(path);
+    char *log = pf_e2e_slurp(path);
     cr_assert_eq(rc, 0, "the node ends on end-of-stream with status 0; got %d; log:\n%s", rc, log);
     cr_assert_eq(last_stat("bad_frames"), (double)sent_bad, "log:\n%s", log);
     /* Logged once per kind of damage, not once per frame. */

@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "runtime/clock.h"
+#include "tests/e2e.h"
 #include "runtime/error.h"
 #include "runtime/wire.h"
 #include "store/label_store.h"
@@ -51,28 +53,6 @@ static void teardown(void)
 }
 
 TestSuite(zmq_source, .init = setup, .fini = teardown, .timeout = 300);
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static pid_t start_run(const char *graph)
-{
-    char log[256];
-    snprintf(log, sizeof log, "%s/run.log", dir);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
-        execl(PF_BIN, PF_BIN, "run", graph, "--no-progress", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
 
 /* Send batch k (ids k*PER+1 .. (k+1)*PER; the first 2 batches labeled) with seq k+1. */
 static void send_batch(void *sock, int k, int poison)
@@ -154,7 +134,7 @@ Test(zmq_source, producer_batches_are_stored_and_acknowledged)
             "}\n",
             DIM, dir, ep);
     fclose(f);
-    pid_t sup = start_run(graph);
+    pid_t sup = pf_e2e_start_run(dir, graph);
 
     void *zctx = zmq_ctx_new();
     void *sock = zmq_socket(zctx, ZMQ_DEALER);
@@ -166,8 +146,8 @@ Test(zmq_source, producer_batches_are_stored_and_acknowledged)
     send_batch(sock, 3, 0); /* a re-send: same ids, acknowledged again, stored once */
 
     int acked[NBATCH + 2] = {0}, replies = 0;
-    uint64_t until = now_ms() + TIMEOUT_MS;
-    while (replies < NBATCH + 1 && now_ms() < until) {
+    uint64_t until = pf_clock_mono_ms() + TIMEOUT_MS;
+    while (replies < NBATCH + 1 && pf_clock_mono_ms() < until) {
         uint64_t seq;
         size_t n;
         if (!recv_ack(sock, 200, &seq, &n)) continue;
@@ -180,7 +160,7 @@ Test(zmq_source, producer_batches_are_stored_and_acknowledged)
     cr_expect_eq(acked[4], 2, "the re-sent batch is acknowledged twice");
 
     pf_label_counts c;
-    while ((c = counts()).decided < NBATCH * PER && now_ms() < until) usleep(50000);
+    while ((c = counts()).decided < NBATCH * PER && pf_clock_mono_ms() < until) usleep(50000);
     kill(sup, SIGTERM); /* a live source never ends: stop the run */
     int status;
     waitpid(sup, &status, 0);
