@@ -3,16 +3,19 @@
  *
  * Sockets. Outputs bind, inputs connect. Data outputs are ROUTER sockets
  * that address each downstream instance themselves (runtime/outport.h: why,
- * and how backpressure works); data inputs are DEALERs with routing id
- * "<node>#<instance>/<port>". Pubsub outputs are PUB; their inputs SUB, and
+ * and how backpressure works); a data input is one DEALER per upstream
+ * instance, routing id "<node>#<instance>/<port>", so that the answer to an
+ * end-of-stream goes back to the instance that sent it. Pubsub outputs are
+ * PUB; their inputs one SUB per port, and
  * the loop keeps only the newest message per input ("latest wins") before
  * handing it to the kind. While any output has a backlog the loop stops
  * reading non-feedback data inputs (backpressure travels upstream) but keeps
  * reading feedback inputs, so a cycle cannot deadlock.
  *
  * States: RUNNING -> DRAINING (all non-feedback inputs ended) -> FLUSHING
- * (end-of-stream queued on every output; waiting for queues to empty and for
- * end-of-stream on feedback inputs) -> done. End-of-stream is re-sent every
+ * (end-of-stream queued on every output; waiting for queues to empty, for
+ * every downstream instance to answer it, and for end-of-stream on feedback
+ * inputs) -> done. End-of-stream is re-sent every
  * EOS_RESEND_MS while flushing, so a downstream instance restarted after it
  * lost the first one still learns the stream ended; receivers count each
  * sender once. An upstream instance that has exited cannot re-send: under
@@ -53,6 +56,7 @@
 #define PUBSUB_HWM 1000       /* messages; subscribers drain eagerly, keeping the newest */
 #define MAX_METRICS 64
 #define MAX_BAD_KINDS 64      /* distinct (port, reason) pairs logged once each */
+#define ANSWER_LINGER_MS 1000 /* an input's answer to end-of-stream gets this long on exit */
 
 typedef struct in_port {
     int port;
@@ -87,6 +91,8 @@ struct pf_ctx {
     size_t nouts;
     in_port *ins;
     size_t nins;
+    zmq_pollitem_t *items; /* [nins + nouts + 1]: what the loop polls */
+    void **polled;         /* [nins + nouts]: the in_port or pf_outport behind each item */
     pf_wire_limits limits;
     enum loop_state st;
     int finished; /* pf_ctx_finish called */
@@ -276,6 +282,13 @@ static void bad_frame(pf_ctx *ctx, in_port *ip, unsigned reason_kind, const char
             ctx->kind->ports[ip->port].name, why);
 }
 
+static int eos_answered(const pf_ctx *ctx)
+{
+    for (size_t o = 0; o < ctx->nouts; o++)
+        if (!pf_outport_eos_answered(ctx->outs[o], ctx->ended)) return 0;
+    return 1;
+}
+
 static int inputs_ended(const pf_ctx *ctx, int feedback)
 {
     int any = 0;
@@ -289,6 +302,20 @@ static int inputs_ended(const pf_ctx *ctx, int feedback)
     }
     if (!feedback && !any) return ctx->finished;
     return 1;
+}
+
+/* Tell the sender of an end-of-stream on ip that it arrived (outport.c: why).
+ * Every copy is answered: the first answer may die with a restarted sender. */
+static void answer_eos(pf_ctx *ctx, in_port *ip)
+{
+    Pf__Eos e = PF__EOS__INIT;
+    uint8_t payload[16];
+    size_t len = pf_wire_pack(PF_MSG_EOS, &e, payload);
+    pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, PF_MSG_EOS, ctx->sender, 0, 0};
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    pf_wire_header_encode(&h, hdr);
+    if (zmq_send(ip->sock, hdr, sizeof hdr, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(ip->sock, payload, len, ZMQ_DONTWAIT);
 }
 
 /* Receive one message from ip. Returns 1 if one was read, 0 if none waiting, <0 on error. */
@@ -332,6 +359,7 @@ static int receive_one(pf_ctx *ctx, in_port *ip)
     } else if (msg.type == PF_MSG_EOS) {
         ip->eos[h.sender] = 1;
         pf_wire_msg_free(&msg);
+        if (ip->mode == PF_DATA) answer_eos(ctx, ip);
     } else if ((ip->mode == PF_DATA) != (msg.type == PF_MSG_BATCH)) {
         bad_frame(ctx, ip, 3, "message type does not match the port");
         pf_wire_msg_free(&msg);
@@ -426,61 +454,93 @@ static int setup_outputs(pf_ctx *ctx)
     return 0;
 }
 
+/* A new input socket for port p, connected to the given upstream instances
+ * (flat numbers in `from`, their output endpoints in `eps`). */
+static int open_input(pf_ctx *ctx, int p, const size_t *from, char (*eps)[PF_ENDPOINT_MAX], size_t n)
+{
+    const pf_graph *g = ctx->g;
+    const pf_kind *k = ctx->kind;
+    in_port *ip = &ctx->ins[ctx->nins++];
+    ip->port = p;
+    ip->mode = k->ports[p].mode;
+    ip->feedback = (k->ports[p].flags & PF_PORT_FEEDBACK) != 0;
+    if (ip->mode == PF_DATA && !ip->feedback) ctx->has_data_in = 1;
+    ip->expected = calloc(g->ninstances, 1);
+    ip->eos = calloc(g->ninstances, 1);
+    if (!ip->expected || !ip->eos) return pf_errorf(PF_ENOMEM, "out of memory");
+    ip->sock = zmq_socket(ctx->zctx, ip->mode == PF_DATA ? ZMQ_DEALER : ZMQ_SUB);
+    if (!ip->sock) return pf_errorf(PF_EZMQ, "zmq_socket: %s", zmq_strerror(errno));
+    int hwm = ip->mode == PF_DATA ? (int)g->cfg.hwm : PUBSUB_HWM;
+    int linger = ip->mode == PF_DATA ? ANSWER_LINGER_MS : 0;
+    zmq_setsockopt(ip->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(ip->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (ip->mode == PF_DATA) {
+        char id[sizeof ctx->name + 64];
+        snprintf(id, sizeof id, "%s/%s", ctx->name, k->ports[p].name);
+        zmq_setsockopt(ip->sock, ZMQ_ROUTING_ID, id, strlen(id));
+    } else {
+        zmq_setsockopt(ip->sock, ZMQ_SUBSCRIBE, "", 0);
+    }
+    if (ctx->curve) {
+        int rc = pf_curve_client(ctx->curve, ip->sock);
+        if (rc < 0) return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (zmq_connect(ip->sock, eps[i]) != 0)
+            return pf_errorf(PF_EZMQ, "%s: connect input '%s' to %s: %s", ctx->name, k->ports[p].name, eps[i],
+                             zmq_strerror(errno));
+        if (!ip->expected[from[i]]) ip->nexpected++;
+        ip->expected[from[i]] = 1;
+    }
+    return 0;
+}
+
 static int setup_inputs(pf_ctx *ctx)
 {
     const pf_graph *g = ctx->g;
     const pf_kind *k = ctx->kind;
     int nports = 0;
     while (k->ports[nports].name) nports++;
-    ctx->ins = calloc((size_t)nports + 1, sizeof *ctx->ins);
-    if (!ctx->ins) return pf_errorf(PF_ENOMEM, "out of memory");
-    for (int p = 0; p < nports; p++) {
+    /* At most one socket per upstream instance of each edge, plus one per port. */
+    size_t most = (size_t)nports;
+    for (size_t e = 0; e < g->nedges; e++)
+        if (g->edges[e].to == ctx->node) most += (size_t)g->nodes[g->edges[e].from].replicas;
+    size_t *from = malloc(most * sizeof *from);
+    char (*eps)[PF_ENDPOINT_MAX] = malloc(most * sizeof *eps);
+    ctx->ins = calloc(most, sizeof *ctx->ins);
+    int rc = 0;
+    if (!from || !eps || !ctx->ins) {
+        rc = pf_errorf(PF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int p = 0; p < nports && rc == 0; p++) {
         if (k->ports[p].dir != PF_IN) continue;
-        int wired = 0;
-        for (size_t e = 0; e < g->nedges; e++)
-            if (g->edges[e].to == ctx->node && g->edges[e].in_port == p) wired = 1;
-        if (!wired) continue;
-        in_port *ip = &ctx->ins[ctx->nins++];
-        ip->port = p;
-        ip->mode = k->ports[p].mode;
-        ip->feedback = (k->ports[p].flags & PF_PORT_FEEDBACK) != 0;
-        if (ip->mode == PF_DATA && !ip->feedback) ctx->has_data_in = 1;
-        ip->expected = calloc(g->ninstances, 1);
-        ip->eos = calloc(g->ninstances, 1);
-        if (!ip->expected || !ip->eos) return pf_errorf(PF_ENOMEM, "out of memory");
-        ip->sock = zmq_socket(ctx->zctx, ip->mode == PF_DATA ? ZMQ_DEALER : ZMQ_SUB);
-        if (!ip->sock) return pf_errorf(PF_EZMQ, "zmq_socket: %s", zmq_strerror(errno));
-        int hwm = ip->mode == PF_DATA ? (int)g->cfg.hwm : PUBSUB_HWM, linger = 0;
-        zmq_setsockopt(ip->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-        zmq_setsockopt(ip->sock, ZMQ_LINGER, &linger, sizeof linger);
-        if (ip->mode == PF_DATA) {
-            char id[sizeof ctx->name + 64];
-            snprintf(id, sizeof id, "%s/%s", ctx->name, k->ports[p].name);
-            zmq_setsockopt(ip->sock, ZMQ_ROUTING_ID, id, strlen(id));
-        } else {
-            zmq_setsockopt(ip->sock, ZMQ_SUBSCRIBE, "", 0);
-        }
-        if (ctx->curve) {
-            int rc = pf_curve_client(ctx->curve, ip->sock);
-            if (rc < 0) return rc;
-        }
-        for (size_t e = 0; e < g->nedges; e++) {
+        size_t n = 0;
+        for (size_t e = 0; e < g->nedges && rc == 0; e++) {
             const pf_gedge *ed = &g->edges[e];
             if (ed->to != ctx->node || ed->in_port != p) continue;
-            const pf_gnode *from = &g->nodes[ed->from];
-            for (int i = 0; i < from->replicas; i++) {
-                char ep[PF_ENDPOINT_MAX];
-                int rc = pf_endpoint_output(g, ctx->run_dir, ed->from, ed->out_port, i, 0, ep, sizeof ep);
-                if (rc < 0) return rc;
-                if (zmq_connect(ip->sock, ep) != 0)
-                    return pf_errorf(PF_EZMQ, "%s: connect input '%s' to %s: %s", ctx->name,
-                                     k->ports[p].name, ep, zmq_strerror(errno));
-                if (!ip->expected[from->first_instance + (size_t)i]) ip->nexpected++;
-                ip->expected[from->first_instance + (size_t)i] = 1;
+            const pf_gnode *up = &g->nodes[ed->from];
+            for (int i = 0; i < up->replicas && rc == 0; i++, n++) {
+                from[n] = up->first_instance + (size_t)i;
+                rc = pf_endpoint_output(g, ctx->run_dir, ed->from, ed->out_port, i, 0, eps[n], sizeof eps[n]);
             }
         }
+        if (rc < 0 || n == 0) continue; /* n == 0: not wired */
+        if (k->ports[p].mode == PF_DATA)
+            for (size_t i = 0; i < n && rc == 0; i++) rc = open_input(ctx, p, &from[i], &eps[i], 1);
+        else
+            rc = open_input(ctx, p, from, eps, n);
     }
-    return 0;
+    if (rc == 0) {
+        size_t nitems = ctx->nins + (size_t)nports + 1; /* inputs, outputs, control */
+        ctx->items = calloc(nitems, sizeof *ctx->items);
+        ctx->polled = calloc(nitems, sizeof *ctx->polled);
+        if (!ctx->items || !ctx->polled) rc = pf_errorf(PF_ENOMEM, "out of memory");
+    }
+out:
+    free(from);
+    free(eps);
+    return rc;
 }
 
 static void teardown(pf_ctx *ctx)
@@ -495,6 +555,8 @@ static void teardown(pf_ctx *ctx)
         if (ip->sock) zmq_close(ip->sock);
     }
     free(ctx->ins);
+    free(ctx->items);
+    free(ctx->polled);
     if (ctx->stats_sock) zmq_close(ctx->stats_sock);
     if (ctx->control_sock) zmq_close(ctx->control_sock);
     if (ctx->zctx) zmq_ctx_term(ctx->zctx);
@@ -508,8 +570,7 @@ static int loop(pf_ctx *ctx)
     const pf_node_ops *ops = ctx->kind->ops;
     uint64_t tick_ms = (uint64_t)ctx->g->cfg.tick_ms;
     uint64_t next_tick = pf_clock_mono_ms(), next_stats = pf_clock_mono_ms(), next_eos = 0;
-    zmq_pollitem_t items[65];
-    in_port *polled[64];
+    zmq_pollitem_t *items = ctx->items;
     while (ctx->st != DONE) {
         if (stop_signal) return PF_EINTR;
         if (ctx->fault_hit)
@@ -518,11 +579,17 @@ static int loop(pf_ctx *ctx)
         flush_outputs(ctx);
         int bl = backlog(ctx);
         int n = 0;
-        for (size_t i = 0; i < ctx->nins && n < 64; i++) {
+        for (size_t i = 0; i < ctx->nins; i++) {
             in_port *ip = &ctx->ins[i];
             if (bl && ip->mode == PF_DATA && !ip->feedback) continue; /* backpressure */
             items[n] = (zmq_pollitem_t){ip->sock, 0, ZMQ_POLLIN, 0};
-            polled[n++] = ip;
+            ctx->polled[n++] = ip;
+        }
+        int nin = n;
+        for (size_t o = 0; o < ctx->nouts; o++) { /* answers to our end-of-stream */
+            if (pf_outport_mode(ctx->outs[o]) != PF_DATA) continue;
+            items[n] = (zmq_pollitem_t){pf_outport_socket(ctx->outs[o]), 0, ZMQ_POLLIN, 0};
+            ctx->polled[n++] = ctx->outs[o];
         }
         uint64_t t = pf_clock_mono_ms();
         long timeout = next_tick > t ? (long)(next_tick - t) : 0;
@@ -534,15 +601,18 @@ static int loop(pf_ctx *ctx)
             if (errno == EINTR) continue;
             return pf_errorf(PF_EZMQ, "%s: poll: %s", ctx->name, zmq_strerror(errno));
         }
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < nin; i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
+            in_port *ip = ctx->polled[i];
             for (int k = 0; k < READ_BURST; k++) {
-                int rc = receive_one(ctx, polled[i]);
+                int rc = receive_one(ctx, ip);
                 if (rc < 0) return rc;
                 if (rc == 0) break;
-                if (polled[i]->mode == PF_DATA && !polled[i]->feedback && backlog(ctx)) break;
+                if (ip->mode == PF_DATA && !ip->feedback && backlog(ctx)) break;
             }
         }
+        for (int i = nin; i < n; i++)
+            if (items[i].revents & ZMQ_POLLIN) pf_outport_read_acks(ctx->polled[i]);
         if (ctx->control_sock && (items[n].revents & ZMQ_POLLIN)) read_control(ctx);
         int rc = dispatch_latest(ctx);
         if (rc < 0) return rc;
@@ -571,7 +641,7 @@ static int loop(pf_ctx *ctx)
                 next_eos = t + EOS_RESEND_MS;
                 flush_outputs(ctx);
             }
-            if (!backlog(ctx) && inputs_ended(ctx, 1)) ctx->st = DONE;
+            if (!backlog(ctx) && inputs_ended(ctx, 1) && eos_answered(ctx)) ctx->st = DONE;
         }
         if (t >= next_stats) {
             send_stats(ctx);

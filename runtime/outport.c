@@ -7,6 +7,16 @@
  * after the last one that took a message; an addressed message waits for its
  * one instance. Per instance the port counts batches and samples sent, which
  * the end-of-stream message reports.
+ *
+ * End-of-stream is acknowledged: a downstream instance answers each one it
+ * reads with an end-of-stream of its own, sent back on the same connection
+ * (the only thing that ever travels upstream on a data edge). Until every
+ * downstream instance has answered or finished, the sender keeps running.
+ * zmq's linger alone is not enough: a receiver whose pipe is at its
+ * high-water mark when the sender's connection closes can lose the last
+ * messages the sender handed over (libzmq issue 4660, seen here as a lost
+ * final batch). Data before end-of-stream travels in order on the same
+ * connection, so an answered end-of-stream means everything arrived.
  */
 #include "runtime/outport.h"
 #include "runtime/endpoint.h"
@@ -42,6 +52,7 @@ typedef struct target {
     int ninst;
     char (*ids)[ROUTING_ID_MAX]; /* routing ids of its instances */
     int rr;
+    uint8_t *acked; /* [ninst]: answered our end-of-stream */
     qmsg *head, *tail;
     size_t qlen;
     uint64_t *sent_batches, *sent_samples; /* per instance */
@@ -126,7 +137,8 @@ int pf_outport_open(void *zctx, const pf_graph *g, const char *run_dir, size_t n
         t->ids = calloc((size_t)t->ninst, sizeof *t->ids);
         t->sent_batches = calloc((size_t)t->ninst, sizeof *t->sent_batches);
         t->sent_samples = calloc((size_t)t->ninst, sizeof *t->sent_samples);
-        if (!t->ids || !t->sent_batches || !t->sent_samples) {
+        t->acked = calloc((size_t)t->ninst, 1);
+        if (!t->ids || !t->sent_batches || !t->sent_samples || !t->acked) {
             rc = pf_errorf(PF_ENOMEM, "out of memory");
             goto fail;
         }
@@ -173,6 +185,7 @@ void pf_outport_close(pf_outport **opp)
             free(m);
         }
         free(tg->ids);
+        free(tg->acked);
         free(tg->sent_batches);
         free(tg->sent_samples);
     }
@@ -308,7 +321,7 @@ int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended)
             for (qmsg *m = tg->head; m; m = m->next)
                 if (!m->is_batch && m->to == i) queued = 1;
             if (queued) continue;
-            if (resend && ended && ended[tg->first + (size_t)i]) continue;
+            if (resend && (tg->acked[i] || (ended && ended[tg->first + (size_t)i]))) continue;
             e.batches = tg->sent_batches[i];
             e.samples = tg->sent_samples[i];
             pf_buf *b = encode(PF_MSG_EOS, &e);
@@ -328,4 +341,66 @@ int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended)
         }
     }
     return 0;
+}
+
+void *pf_outport_socket(const pf_outport *op)
+{
+    return op->sock;
+}
+
+/* Which target instance has this routing id; 0 if none (t, i set otherwise). */
+static int find_peer(pf_outport *op, const void *id, size_t len, target **t, int *i)
+{
+    for (size_t k = 0; k < op->ntargets; k++)
+        for (int j = 0; j < op->targets[k].ninst; j++) {
+            const char *want = op->targets[k].ids[j];
+            if (strlen(want) == len && memcmp(want, id, len) == 0) {
+                *t = &op->targets[k], *i = j;
+                return 1;
+            }
+        }
+    return 0;
+}
+
+void pf_outport_read_acks(pf_outport *op)
+{
+    if (op->mode != PF_DATA) return;
+    for (;;) {
+        zmq_msg_t f[3];
+        int n = 0, more = 1;
+        while (more) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, op->sock, n ? 0 : ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&m);
+                for (int k = 0; k < n; k++) zmq_msg_close(&f[k]);
+                return; /* nothing waiting (EAGAIN) or the context is ending */
+            }
+            more = zmq_msg_more(&m);
+            if (n < 3)
+                f[n++] = m;
+            else
+                zmq_msg_close(&m); /* extra frames: not an answer */
+        }
+        pf_wire_header h;
+        target *t;
+        int i;
+        /* Anything but [routing id][header of an end-of-stream][payload] from a
+         * peer this port feeds is ignored: nothing else travels upstream. */
+        if (n == 3 && pf_wire_header_decode(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), &h) == 0 &&
+            h.type == PF_MSG_EOS && find_peer(op, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &t, &i))
+            t->acked[i] = 1;
+        for (int k = 0; k < n; k++) zmq_msg_close(&f[k]);
+    }
+}
+
+int pf_outport_eos_answered(const pf_outport *op, const uint8_t *ended)
+{
+    if (op->mode != PF_DATA) return 1;
+    for (size_t k = 0; k < op->ntargets; k++) {
+        const target *t = &op->targets[k];
+        for (int i = 0; i < t->ninst; i++)
+            if (!t->acked[i] && !(ended && ended[t->first + (size_t)i])) return 0;
+    }
+    return 1;
 }

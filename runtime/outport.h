@@ -67,4 +67,17 @@ void pf_outport_flush(pf_outport *op, const uint8_t *ended);
  * Returns 0 or PF_ENOMEM. */
 int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended);
 
+/* The socket, for polling: a data output becomes readable when a downstream
+ * instance answers end-of-stream. */
+void *pf_outport_socket(const pf_outport *op);
+
+/* Read every answer waiting (non-blocking); anything else that arrives is
+ * dropped. No-op for pubsub. */
+void pf_outport_read_acks(pf_outport *op);
+
+/* 1 when every downstream instance has answered our end-of-stream or has
+ * finished (ended [ninstances], may be NULL): nothing we sent can still be
+ * lost by exiting. Always 1 for pubsub, which promises nothing. */
+int pf_outport_eos_answered(const pf_outport *op, const uint8_t *ended);
+
 #endif

@@ -25,7 +25,7 @@
 #include "pseudoflow.pb-c.h"
 
 #define PF_WIRE_MAGIC 0x31574650u /* "PFW1" read as a little-endian u32 */
-#define PF_WIRE_VERSION 1         /* bump when a schema changes incompatibly */
+#define PF_WIRE_VERSION 2         /* bump when a schema or the protocol changes incompatibly (2: end-of-stream is answered) */
 #define PF_WIRE_HEADER_SIZE 24
 
 typedef enum pf_msg_type {

@@ -561,6 +561,39 @@ static double last_stat(const char *name)
     return v;
 }
 
+/* Read messages from sock (a ROUTER: [routing id] first; a DEALER: none)
+ * until an end-of-stream header arrives: 1, or 0 after the safety net.
+ * With from != NULL the routing id must be that. Other messages are skipped. */
+static int read_answer(void *sock, const char *from, int router)
+{
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, SAFETY_NET_S * 1000) > 0) {
+        zmq_msg_t f[4];
+        int n = 0, more = 1;
+        while (more) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            cr_assert_geq(zmq_msg_recv(&m, sock, 0), 0);
+            more = zmq_msg_more(&m);
+            if (n < 4) f[n++] = m;
+            else zmq_msg_close(&m);
+        }
+        int hdr = router ? 1 : 0, found = 0;
+        pf_wire_header h;
+        if (n == hdr + 2 && pf_wire_header_decode(zmq_msg_data(&f[hdr]), zmq_msg_size(&f[hdr]), &h) == 0 &&
+            h.type == PF_MSG_EOS) {
+            found = 1;
+            if (from)
+                cr_assert(zmq_msg_size(&f[0]) == strlen(from) && memcmp(zmq_msg_data(&f[0]), from, strlen(from)) == 0,
+                          "the answer came from '%.*s', not %s", (int)zmq_msg_size(&f[0]),
+                          (const char *)zmq_msg_data(&f[0]), from);
+        }
+        for (int k = 0; k < n; k++) zmq_msg_close(&f[k]);
+        if (found) return 1;
+    }
+    return 0;
+}
+
 static size_t count_lines_with(const char *text, const char *needle)
 {
     size_t n = 0;
@@ -653,8 +686,57 @@ Test(runtime, a_standalone_node_drops_bad_frames_keeps_running_and_processes_goo
     static unsigned seen[1001];
     cr_assert_eq(read_sink("sink#0.tsv", seen, 1000), 40, "only the good samples are written");
     assert_ids(seen, 40, 1);
+    /* The sink answered the end-of-stream, on the same connection, as itself. */
+    cr_assert(read_answer(up, "sink#0/in", 1), "no answer to end-of-stream came back");
 
     free(good), free(nan_b), free(inf_b), free(wide), free(e), free(log);
     zmq_close(up), zmq_close(stats);
     zmq_ctx_term(zctx);
+}
+
+Test(runtime, a_node_keeps_running_until_every_downstream_instance_answers_end_of_stream)
+{
+    fresh_dir("answer");
+    write_file("g.dot", "digraph answer {\n"
+                        "  graph [classes=4, dim=8, batch=10];\n"
+                        "  src  [kind=synth_source, n=50, dim=8];\n"
+                        "  sink [kind=file_sink];\n"
+                        "  src -> sink;\n"
+                        "}\n");
+    char graph[512], ep[512];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    sh("mkdir -p '%s/sock'", rdir);
+    /* This test plays sink#0: a DEALER on src#0's output that reads everything
+     * and answers end-of-stream only when it chooses to. */
+    void *ctx = zmq_ctx_new();
+    void *down = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(down, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(down, ZMQ_ROUTING_ID, "sink#0/in", 9);
+    snprintf(ep, sizeof ep, "ipc://%s/sock/src.out.0", rdir);
+    cr_assert_eq(zmq_connect(down, ep), 0);
+
+    const char *args[] = {"node", graph, "src", "--run-dir", rdir, NULL};
+    pid_t pid = start("node.log", NULL, args);
+    /* The first end-of-stream, then its re-send: the source is still waiting. */
+    cr_assert(read_answer(down, NULL, 0), "no end-of-stream from the source");
+    cr_assert(read_answer(down, NULL, 0), "the source did not re-send end-of-stream while unanswered");
+    cr_assert_eq(waitpid(pid, NULL, WNOHANG), 0, "the source exited before its end-of-stream was answered");
+
+    Pf__Eos e = PF__EOS__INIT;
+    uint8_t payload[16];
+    size_t len = pf_wire_pack(PF_MSG_EOS, &e, payload);
+    pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, PF_MSG_EOS, 1, 0, 1}; /* sink#0 is instance 1 */
+    uint8_t hdr[PF_WIRE_HEADER_SIZE];
+    pf_wire_header_encode(&h, hdr);
+    cr_assert_geq(zmq_send(down, hdr, sizeof hdr, ZMQ_SNDMORE), 0);
+    cr_assert_geq(zmq_send(down, payload, len, 0), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/node.log", dir);
+    int rc = wait_exit(pid);
+    char *log = pf_e2e_slurp(path);
+    cr_assert_eq(rc, 0, "exit %d once answered; log:\n%s", rc, log);
+    free(log);
+    zmq_close(down);
+    zmq_ctx_term(ctx);
 }

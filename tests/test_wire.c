@@ -108,7 +108,7 @@ Test(wire, header_round_trips_every_field_in_little_endian)
                         .seq = 0x1122334455667788ull};
     uint8_t buf[PF_WIRE_HEADER_SIZE];
     pf_wire_header_encode(&h, buf);
-    const uint8_t want[PF_WIRE_HEADER_SIZE] = {'P',  'F',  'W',  '1',  1,    0,    3,    0,
+    const uint8_t want[PF_WIRE_HEADER_SIZE] = {'P',  'F',  'W',  '1',  PF_WIRE_VERSION, 0,    3,    0,
                                                4,    3,    2,    1,    0,    0,    0,    0,
                                                0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11};
     cr_assert_arr_eq(buf, want, sizeof want);
