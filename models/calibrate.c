@@ -49,7 +49,7 @@ int pf_calibrate_nll(const float *logits, const int32_t *labels, size_t n, size_
 
 static double nll_at(const float *z, const int32_t *y, size_t n, size_t C, double log_t)
 {
-    double v;
+    double v = NAN; /* set unless the inputs were invalid */
     pf_calibrate_nll(z, y, n, C, (float)exp(log_t), &v); /* inputs validated by the caller */
     return v;
 }

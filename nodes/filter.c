@@ -9,12 +9,33 @@
  *
  *   fixmatch  keep iff max p >= tau; target argmax p, weight 1
  *             (Sohn et al. 2020, FixMatch; METHODS.md "Fixed threshold").
+ *   freematch keep iff max p >= tau_t(argmax p), self-adaptive thresholds:
+ *             tau_t = EMA of the mean confidence, scaled per class by the
+ *             EMA class distribution p~ (p~(c) / max p~); starts at 1/C
+ *             (Wang et al. 2023, FreeMatch; METHODS.md). Weight 1.
+ *   softmatch keep every sample, target argmax p, weight 1 above the EMA
+ *             mean confidence mu and a Gaussian decay below it,
+ *             exp(-(max p - mu)^2 / (2 var / 4)) (Chen et al. 2023,
+ *             SoftMatch). Samples whose weight falls under min_weight are
+ *             rejected (they would teach nothing).
  *   none      reject every unlabeled sample: the student learns from the
  *             given labels alone. The supervised baseline of Lee 2013
  *             ("Pseudo-Label") and of every SSL table, measured by the same
  *             pipeline with pseudo-labels switched off (with
  *             unlabeled_to_student=1 the student may still use the
  *             unlabeled inputs, e.g. for VAT: then it is no baseline).
+ *
+ * With align=1 each unlabeled distribution is first aligned to uniform
+ * classes (distribution alignment, ReMixMatch; SoftMatch's "uniform
+ * alignment"): p <- normalize(p / p~), p~ the EMA of the teacher's mean
+ * distribution over unlabeled samples. A teacher that over-predicts some
+ * classes then stops flooding the student with them; the decision,
+ * target and stored probabilities all use the aligned p. The classes of the
+ * stream are assumed balanced; with a known skew, leave align off.
+ *
+ * Every EMA moves once per batch with momentum `momentum` (0.999 in the
+ * papers). The EMAs are per replica and start over when a filter restarts;
+ * they settle again within a few hundred batches.
  *
  * With soft=1 the student gets the teacher's distribution (sharpened by
  * temperature T: p^(1/T) renormalized) as a soft target instead of the
@@ -28,6 +49,7 @@
  * al. 2018). The decisions on `labels` are the same either way, so the
  * sampler stores and the evaluator scores exactly the accepted ones.
  */
+#include "nodes/policy.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
@@ -43,20 +65,27 @@ typedef struct filter_cfg {
     int soft;
     double sharpen;
     int unlabeled_to_student;
+    int align;
+    double momentum;
+    double min_weight;
 } filter_cfg;
 
-enum { POLICY_FIXMATCH, POLICY_NONE };
-static const char *policy_names[] = {"fixmatch", "none"};
+/* In the order of pf_policy_kind (nodes/policy.h). */
+static const char *policy_names[] = {"fixmatch", "freematch", "softmatch", "none"};
 
 static const pf_param filter_params[] = {
-    PF_PARAM_ENUM(filter_cfg, policy, "fixmatch", "fixmatch|none",
+    PF_PARAM_ENUM(filter_cfg, policy, "fixmatch", "fixmatch|freematch|softmatch|none",
                   "how unlabeled samples are accepted and weighted; none = no pseudo-labels (labeled-only baseline)"),
-    PF_PARAM_FLOAT(filter_cfg, tau, 0.95, 0, 1, "confidence threshold: keep iff max p >= tau"),
+    PF_PARAM_FLOAT(filter_cfg, tau, 0.95, 0, 1, "fixmatch: confidence threshold, keep iff max p >= tau"),
     PF_PARAM_FLOAT(filter_cfg, labeled_weight, 1.0, 0, 1000, "training weight of samples with a given label"),
     PF_PARAM_BOOL(filter_cfg, soft, 0, "send the teacher's distribution as a soft target (distillation)"),
     PF_PARAM_FLOAT(filter_cfg, sharpen, 1.0, 0.01, 100, "soft targets: temperature T, p^(1/T) renormalized"),
     PF_PARAM_BOOL(filter_cfg, unlabeled_to_student, 0,
                   "also send rejected unlabeled samples to the student (target -1, weight 0, not accepted), for VAT"),
+    PF_PARAM_BOOL(filter_cfg, align, 0,
+                  "align unlabeled distributions to uniform classes (divide by the EMA class distribution)"),
+    PF_PARAM_FLOAT(filter_cfg, momentum, 0.999, 0, 1, "EMA momentum per batch (align, freematch, softmatch)"),
+    PF_PARAM_FLOAT(filter_cfg, min_weight, 0.01, 0, 1, "softmatch: samples weighted below this are rejected"),
     PF_PARAM_END,
 };
 
@@ -78,6 +107,8 @@ typedef struct filter {
     float *weights, *acc_weights, *acc_x, *acc_soft, *acc_probs;
     uint32_t *flags, *acc_flags;
     uint64_t *acc_ids;
+    float *aligned;  /* [cap * classes]: this batch's distributions after alignment */
+    pf_policy policy; /* its EMAs; classes == 0 before the first batch */
 } filter;
 
 static void filter_free(filter *f)
@@ -85,6 +116,8 @@ static void filter_free(filter *f)
     free(f->targets), free(f->acc_targets), free(f->acc_labels);
     free(f->weights), free(f->acc_weights), free(f->acc_x), free(f->acc_soft), free(f->acc_probs);
     free(f->flags), free(f->acc_flags), free(f->acc_ids);
+    free(f->aligned);
+    pf_policy_free(&f->policy);
     free(f);
 }
 
@@ -120,23 +153,10 @@ static int reserve(filter *f, size_t n, size_t dim, size_t classes)
     GROW(f->acc_x, cap * f->dim);
     GROW(f->acc_soft, cap * f->classes);
     GROW(f->acc_probs, cap * f->classes);
+    GROW(f->aligned, cap * f->classes);
 #undef GROW
     f->cap = cap;
     return 0;
-}
-
-/* FixMatch: keep iff max p >= tau. Returns the target or -1; *w the weight. */
-static int32_t decide_fixmatch(const filter *f, const float *p, size_t classes, float *w)
-{
-    size_t best = 0;
-    for (size_t c = 1; c < classes; c++)
-        if (p[c] > p[best]) best = c;
-    if (p[best] >= (float)f->cfg.tau) {
-        *w = 1.0f;
-        return (int32_t)best;
-    }
-    *w = 0.0f;
-    return -1;
 }
 
 static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
@@ -152,9 +172,24 @@ static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
     }
     int rc = reserve(f, n, dim, c);
     if (rc < 0) return rc;
+    if (f->policy.classes != c) { /* first batch, or the class count changed: start over */
+        pf_policy_free(&f->policy);
+        const filter_cfg *k = &f->cfg;
+        if ((rc = pf_policy_init(&f->policy, (pf_policy_kind)k->policy, c, k->tau, k->momentum, k->min_weight,
+                                 k->align)) < 0)
+            return rc;
+    }
+    const int32_t *labels = b->n_labels ? b->labels : NULL;
+    pf_policy_observe(&f->policy, b->probs, labels, n);
+    for (size_t i = 0; i < n; i++) {
+        if (labels && labels[i] >= 0)
+            memcpy(f->aligned + i * c, b->probs + i * c, c * sizeof(float));
+        else
+            pf_policy_align(&f->policy, b->probs + i * c, f->aligned + i * c);
+    }
     size_t k = 0, accepted_unlabeled = 0, unlabeled = 0;
     for (size_t i = 0; i < n; i++) {
-        const float *p = b->probs + i * c;
+        const float *p = f->aligned + i * c;
         int32_t given = b->n_labels ? b->labels[i] : -1;
         float w;
         int32_t t;
@@ -165,8 +200,7 @@ static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
             fl = PF_FLAG_ACCEPTED | PF_FLAG_GIVEN;
         } else {
             unlabeled++;
-            if (f->cfg.policy == POLICY_NONE) t = -1, w = 0.0f;
-            else t = decide_fixmatch(f, p, c, &w);
+            t = pf_policy_decide(&f->policy, p, &w);
             if (t >= 0) {
                 fl = PF_FLAG_ACCEPTED;
                 accepted_unlabeled++;
@@ -217,7 +251,7 @@ static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
     d.n_ids = n, d.ids = b->ids;
     d.classes = (uint32_t)c;
     d.n_labels = b->n_labels, d.labels = b->labels;
-    d.n_probs = n * c, d.probs = b->probs;
+    d.n_probs = n * c, d.probs = f->aligned;
     d.n_targets = n, d.targets = f->targets;
     d.n_weights = n, d.weights = f->weights;
     d.n_flags = n, d.flags = f->flags;
@@ -240,7 +274,8 @@ static const pf_node_ops filter_ops = {
 
 const pf_kind pf_kind_filter = {
     .name = "filter",
-    .summary = "turns teacher distributions into targets and weights (policy=fixmatch|none); decisions back to the sampler",
+    .summary = "turns teacher distributions into targets and weights (policy=fixmatch|freematch|softmatch|none); "
+               "decisions back to the sampler",
     .params = filter_params,
     .config_size = sizeof(filter_cfg),
     .ports = filter_ports,

@@ -172,6 +172,28 @@ Test(learning, pseudo_labels_beat_the_labeled_only_baseline_on_blobs)
                  base);
 }
 
+/* The adaptive policies, with distribution alignment, on the same blobs:
+ * each must beat the labeled-only student as fixmatch does. */
+Test(learning, freematch_and_softmatch_with_alignment_beat_the_labeled_only_baseline_on_blobs)
+{
+    const char *policies[] = {"policy=freematch, align=1", "policy=softmatch, align=1"};
+    double acc[2] = {0}, base = 0;
+    for (int seed = 0; seed < 2; seed++) {
+        char name[32];
+        snprintf(name, sizeof name, "base%d", seed);
+        base += run_graph(name, seed, MLP_TEACHER, "policy=none") / 2;
+        for (int k = 0; k < 2; k++) {
+            snprintf(name, sizeof name, "adaptive%d-%d", k, seed);
+            acc[k] += run_graph(name, seed, MLP_TEACHER, policies[k]) / 2;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        cr_log_info("%s: %.4f, labeled only %.4f", policies[k], acc[k], base);
+        cr_expect_gt(acc[k], base + 0.03, "%s: %.4f does not beat labeled-only %.4f by 3 points", policies[k], acc[k],
+                     base);
+    }
+}
+
 Test(learning, model_teacher_distills_a_saved_student)
 {
     double first = run_graph("fm", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");

@@ -1,0 +1,122 @@
+/*
+ * test_policy.c - the filter's policies (nodes/policy.c) against values
+ * computed by hand from the formulas in METHODS.md.
+ *
+ * Two classes keep the arithmetic checkable: after one observed batch with
+ * momentum 0.5 of unlabeled rows (0.8, 0.2) and (0.6, 0.4) (and a labeled
+ * row that must be ignored), p~ = 0.5 * (0.5, 0.5) + 0.5 * (0.7, 0.3)
+ * = (0.6, 0.4), the mean confidence 0.5 * 0.5 + 0.5 * 0.7 = 0.6 and its
+ * variance 0.5 * 1 + 0.5 * 0.02 = 0.51.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "nodes/policy.h"
+
+#define EPS 1e-6
+
+static const float batch[] = {0.8f, 0.2f, 0.6f, 0.4f, 0.0f, 1.0f};
+static const int32_t labels[] = {-1, -1, 1};
+
+static void observed(pf_policy *pp, pf_policy_kind kind, int align)
+{
+    cr_assert_eq(pf_policy_init(pp, kind, 2, 0.95, 0.5, 0.01, align), 0);
+    pf_policy_observe(pp, batch, labels, 3);
+}
+
+Test(policy, observe_moves_the_emas_by_the_unlabeled_rows_only)
+{
+    pf_policy pp;
+    observed(&pp, PF_POLICY_FIXMATCH, 0);
+    cr_assert_float_eq(pp.p_model[0], 0.6, EPS);
+    cr_assert_float_eq(pp.p_model[1], 0.4, EPS);
+    cr_assert_float_eq(pp.conf_mean, 0.6, EPS);
+    cr_assert_float_eq(pp.conf_var, 0.51, EPS);
+    /* A batch with only labeled rows moves nothing. */
+    const int32_t all_given[] = {0, 1};
+    pf_policy_observe(&pp, batch, all_given, 2);
+    cr_assert_float_eq(pp.p_model[0], 0.6, EPS);
+    cr_assert_float_eq(pp.conf_mean, 0.6, EPS);
+    pf_policy_free(&pp);
+}
+
+Test(policy, fixmatch_keeps_exactly_the_rows_at_or_above_tau)
+{
+    pf_policy pp;
+    observed(&pp, PF_POLICY_FIXMATCH, 0);
+    float w;
+    const float sure[] = {0.04f, 0.96f}, unsure[] = {0.9f, 0.1f};
+    cr_assert_eq(pf_policy_decide(&pp, sure, &w), 1);
+    cr_assert_float_eq(w, 1.0, EPS);
+    cr_assert_eq(pf_policy_decide(&pp, unsure, &w), -1);
+    cr_assert_float_eq(w, 0.0, EPS);
+    pf_policy_free(&pp);
+}
+
+Test(policy, alignment_divides_by_the_class_distribution_and_renormalizes)
+{
+    pf_policy pp;
+    observed(&pp, PF_POLICY_FIXMATCH, 1);
+    float q[2];
+    const float like_model[] = {0.6f, 0.4f}, p[] = {0.9f, 0.1f};
+    pf_policy_align(&pp, like_model, q);
+    cr_assert_float_eq(q[0], 0.5, EPS);
+    cr_assert_float_eq(q[1], 0.5, EPS);
+    pf_policy_align(&pp, p, q); /* (0.9/0.6, 0.1/0.4) = (1.5, 0.25), / 1.75 */
+    cr_assert_float_eq(q[0], 1.5 / 1.75, EPS);
+    cr_assert_float_eq(q[1], 0.25 / 1.75, EPS);
+    pf_policy_free(&pp);
+    observed(&pp, PF_POLICY_FIXMATCH, 0); /* align off: a copy */
+    pf_policy_align(&pp, p, q);
+    cr_assert_float_eq(q[0], 0.9, EPS);
+    pf_policy_free(&pp);
+}
+
+Test(policy, freematch_scales_the_adaptive_threshold_per_class)
+{
+    /* tau_t = 0.6; class 0: 0.6 * 0.6 / 0.6 = 0.6, class 1: 0.6 * 0.4 / 0.6 = 0.4 */
+    pf_policy pp;
+    observed(&pp, PF_POLICY_FREEMATCH, 0);
+    float w;
+    const float below0[] = {0.55f, 0.45f}, above0[] = {0.62f, 0.38f}, above1[] = {0.42f, 0.58f};
+    cr_assert_eq(pf_policy_decide(&pp, below0, &w), -1);
+    cr_assert_eq(pf_policy_decide(&pp, above0, &w), 0);
+    cr_assert_float_eq(w, 1.0, EPS);
+    cr_assert_eq(pf_policy_decide(&pp, above1, &w), 1, "0.58 passes class 1's lower threshold 0.4");
+    pf_policy_free(&pp);
+}
+
+Test(policy, softmatch_weighs_one_above_the_mean_and_gaussian_below)
+{
+    pf_policy pp;
+    observed(&pp, PF_POLICY_SOFTMATCH, 0);
+    float w;
+    const float above[] = {0.7f, 0.3f}, below[] = {0.5f, 0.5f};
+    cr_assert_eq(pf_policy_decide(&pp, above, &w), 0);
+    cr_assert_float_eq(w, 1.0, EPS);
+    cr_assert_eq(pf_policy_decide(&pp, below, &w), 0);
+    cr_assert_float_eq(w, exp(-0.01 / (2 * 0.51 / 4)), 1e-5); /* d = -0.1, n_sigma = 2 */
+    pf_policy_free(&pp);
+
+    /* Momentum 0: the EMAs are this batch's figures, mean 0.8 and variance
+     * 0.02; at 0.5, w = exp(-0.09 / 0.01) = 1.2e-4 < min_weight: rejected. */
+    cr_assert_eq(pf_policy_init(&pp, PF_POLICY_SOFTMATCH, 2, 0.95, 0.0, 0.01, 0), 0);
+    const float sharp[] = {0.9f, 0.1f, 0.7f, 0.3f};
+    pf_policy_observe(&pp, sharp, NULL, 2);
+    cr_assert_float_eq(pp.conf_mean, 0.8, EPS);
+    cr_assert_float_eq(pp.conf_var, 0.02, EPS);
+    cr_assert_eq(pf_policy_decide(&pp, below, &w), -1);
+    cr_assert_float_eq(w, 0.0, EPS);
+    pf_policy_free(&pp);
+}
+
+Test(policy, none_rejects_even_a_certain_row)
+{
+    pf_policy pp;
+    observed(&pp, PF_POLICY_NONE, 0);
+    float w = 1;
+    const float certain[] = {1.0f, 0.0f};
+    cr_assert_eq(pf_policy_decide(&pp, certain, &w), -1);
+    cr_assert_float_eq(w, 0.0, EPS);
+    pf_policy_free(&pp);
+}
