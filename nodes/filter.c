@@ -18,6 +18,11 @@
  *             exp(-(max p - mu)^2 / (2 var / 4)) (Chen et al. 2023,
  *             SoftMatch). Samples whose weight falls under min_weight are
  *             rejected (they would teach nothing).
+ *   quantile  keep iff max p is in the top `keep` fraction of the recent
+ *             rows predicted as the same class (percentile thresholds as
+ *             in Curriculum Labeling, per class): insensitive to the
+ *             teacher's temperature, and every class gets its share.
+ *             Weight 1. Until a class has been predicted 50 times, tau.
  *   none      reject every unlabeled sample: the student learns from the
  *             given labels alone. The supervised baseline of Lee 2013
  *             ("Pseudo-Label") and of every SSL table, measured by the same
@@ -68,15 +73,18 @@ typedef struct filter_cfg {
     int align;
     double momentum;
     double min_weight;
+    double keep;
 } filter_cfg;
 
 /* In the order of pf_policy_kind (nodes/policy.h). */
-static const char *policy_names[] = {"fixmatch", "freematch", "softmatch", "none"};
+static const char *policy_names[] = {"fixmatch", "freematch", "softmatch", "none", "quantile"};
 
 static const pf_param filter_params[] = {
-    PF_PARAM_ENUM(filter_cfg, policy, "fixmatch", "fixmatch|freematch|softmatch|none",
+    PF_PARAM_ENUM(filter_cfg, policy, "fixmatch", "fixmatch|freematch|softmatch|none|quantile",
                   "how unlabeled samples are accepted and weighted; none = no pseudo-labels (labeled-only baseline)"),
-    PF_PARAM_FLOAT(filter_cfg, tau, 0.95, 0, 1, "fixmatch: confidence threshold, keep iff max p >= tau"),
+    PF_PARAM_FLOAT(filter_cfg, tau, 0.95, 0, 1,
+                   "fixmatch: confidence threshold, keep iff max p >= tau (quantile: for classes seen too rarely yet)"),
+    PF_PARAM_FLOAT(filter_cfg, keep, 0.5, 0.001, 1, "quantile: fraction of each predicted class kept, the most confident"),
     PF_PARAM_FLOAT(filter_cfg, labeled_weight, 1.0, 0, 1000, "training weight of samples with a given label"),
     PF_PARAM_BOOL(filter_cfg, soft, 0, "send the teacher's distribution as a soft target (distillation)"),
     PF_PARAM_FLOAT(filter_cfg, sharpen, 1.0, 0.01, 100, "soft targets: temperature T, p^(1/T) renormalized"),
@@ -178,6 +186,7 @@ static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
         if ((rc = pf_policy_init(&f->policy, (pf_policy_kind)k->policy, c, k->tau, k->momentum, k->min_weight,
                                  k->align)) < 0)
             return rc;
+        pf_policy_set_quantile(&f->policy, k->keep, 50);
     }
     const int32_t *labels = b->n_labels ? b->labels : NULL;
     pf_policy_observe(&f->policy, b->probs, labels, n);
@@ -274,7 +283,7 @@ static const pf_node_ops filter_ops = {
 
 const pf_kind pf_kind_filter = {
     .name = "filter",
-    .summary = "turns teacher distributions into targets and weights (policy=fixmatch|freematch|softmatch|none); "
+    .summary = "turns teacher distributions into targets and weights (policy=fixmatch|freematch|softmatch|quantile|none); "
                "decisions back to the sampler",
     .params = filter_params,
     .config_size = sizeof(filter_cfg),

@@ -14,9 +14,13 @@ int pf_policy_init(pf_policy *pp, pf_policy_kind kind, size_t classes, double ta
                    double min_weight, int align)
 {
     memset(pp, 0, sizeof *pp);
-    pp->p_model = malloc((classes ? classes : 1) * sizeof *pp->p_model);
-    pp->batch_mean = malloc((classes ? classes : 1) * sizeof *pp->batch_mean);
-    if (!pp->p_model || !pp->batch_mean) {
+    size_t k = classes ? classes : 1;
+    pp->p_model = malloc(k * sizeof *pp->p_model);
+    pp->batch_mean = malloc(k * sizeof *pp->batch_mean);
+    pp->hist = calloc(k * PF_POLICY_BINS, sizeof *pp->hist);
+    pp->cut = malloc(k * sizeof *pp->cut);
+    pp->scratch = malloc(k * sizeof *pp->scratch);
+    if (!pp->p_model || !pp->batch_mean || !pp->hist || !pp->cut || !pp->scratch) {
         pf_policy_free(pp);
         return pf_errorf(PF_ENOMEM, "filter: out of memory for %zu classes", classes);
     }
@@ -29,14 +33,27 @@ int pf_policy_init(pf_policy *pp, pf_policy_kind kind, size_t classes, double ta
     for (size_t c = 0; c < classes; c++) pp->p_model[c] = 1.0 / (double)classes;
     pp->conf_mean = classes ? 1.0 / (double)classes : 0;
     pp->conf_var = 1.0;
+    pp->keep = 0.5;
+    pp->min_count = 50;
+    for (size_t c = 0; c < classes; c++) pp->cut[c] = tau;
     return 0;
+}
+
+void pf_policy_set_quantile(pf_policy *pp, double keep, double min_count)
+{
+    pp->keep = keep;
+    pp->min_count = min_count;
 }
 
 void pf_policy_free(pf_policy *pp)
 {
     free(pp->p_model);
     free(pp->batch_mean);
-    pp->p_model = pp->batch_mean = NULL;
+    free(pp->hist);
+    free(pp->cut);
+    free(pp->scratch);
+    pp->p_model = pp->batch_mean = pp->hist = pp->cut = NULL;
+    pp->scratch = NULL;
 }
 
 static size_t argmax(const float *p, size_t classes)
@@ -47,7 +64,49 @@ static size_t argmax(const float *p, size_t classes)
     return best;
 }
 
-void pf_policy_observe(pf_policy *pp, const float *probs, const int32_t *labels, size_t n)
+static size_t bin_of(double conf)
+{
+    double u = -log(fmax(1.0 - conf, 1e-7));
+    size_t b = (size_t)(u / PF_POLICY_BIN_WIDTH);
+    return b < PF_POLICY_BINS ? b : PF_POLICY_BINS - 1;
+}
+
+/* Quantile: decay every class's histogram by m, add this batch's rows
+ * (aligned first, as pf_policy_decide will see them), and put each cut at
+ * the lower edge of the bin where the top `keep` of the class's mass
+ * starts. A class seen less than min_count times keeps tau. */
+static void observe_quantile(pf_policy *pp, const float *probs, const int32_t *labels, size_t n)
+{
+    size_t c = pp->classes;
+    float *q = pp->scratch;
+    for (size_t j = 0; j < c * PF_POLICY_BINS; j++) pp->hist[j] *= pp->momentum;
+    for (size_t i = 0; i < n; i++) {
+        if (labels && labels[i] >= 0) continue;
+        const float *p = probs + i * c;
+        if (pp->align) {
+            pf_policy_align(pp, p, q);
+            p = q;
+        }
+        size_t y = argmax(p, c);
+        pp->hist[y * PF_POLICY_BINS + bin_of(p[y])] += 1.0;
+    }
+    for (size_t y = 0; y < c; y++) {
+        const double *h = pp->hist + y * PF_POLICY_BINS;
+        double total = 0;
+        for (size_t b = 0; b < PF_POLICY_BINS; b++) total += h[b];
+        if (total < pp->min_count) {
+            pp->cut[y] = pp->tau;
+            continue;
+        }
+        double above = 0, want = pp->keep * total;
+        size_t b = PF_POLICY_BINS;
+        while (b > 0 && above < want) above += h[--b];
+        pp->cut[y] = 1.0 - exp(-(double)b * PF_POLICY_BIN_WIDTH);
+    }
+}
+
+/* p~, the mean confidence and its variance. */
+static void observe_emas(pf_policy *pp, const float *probs, const int32_t *labels, size_t n)
 {
     size_t c = pp->classes, u = 0;
     double *mean = pp->batch_mean, sum = 0, sq = 0;
@@ -66,6 +125,12 @@ void pf_policy_observe(pf_policy *pp, const float *probs, const int32_t *labels,
     for (size_t j = 0; j < c; j++) pp->p_model[j] = m * pp->p_model[j] + (1 - m) * mean[j] / (double)u;
     pp->conf_mean = m * pp->conf_mean + (1 - m) * bm;
     pp->conf_var = m * pp->conf_var + (1 - m) * (bv > 0 ? bv : 0);
+}
+
+void pf_policy_observe(pf_policy *pp, const float *probs, const int32_t *labels, size_t n)
+{
+    observe_emas(pp, probs, labels, n);
+    if (pp->kind == PF_POLICY_QUANTILE) observe_quantile(pp, probs, labels, n);
 }
 
 void pf_policy_align(const pf_policy *pp, const float *p, float *q)
@@ -91,6 +156,9 @@ int32_t pf_policy_decide(const pf_policy *pp, const float *p, float *w)
     switch (pp->kind) {
     case PF_POLICY_FIXMATCH:
         keep_from = pp->tau;
+        break;
+    case PF_POLICY_QUANTILE:
+        keep_from = pp->cut[best];
         break;
     case PF_POLICY_FREEMATCH: {
         double top = 0;

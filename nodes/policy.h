@@ -14,7 +14,12 @@
  *     int32_t t = pf_policy_decide(&pp, q, &w);   // -1: rejected
  *     pf_policy_free(&pp);
  *
- * Formulas: METHODS.md "Filter / reweight policies". Every EMA moves once
+ * Formulas: METHODS.md "Filter / reweight policies". The quantile policy
+ * (percentile thresholds, as in Curriculum Labeling, Cascante-Bonilla et
+ * al. 2021, per class as in FlexMatch) keeps a row iff its confidence is in
+ * the top `keep` fraction of the recent rows predicted as the same class:
+ * ranks, unlike fixed thresholds, do not move when the teacher's
+ * temperature does, and every class gets its share. Every EMA moves once
  * per observed batch with momentum m and starts where the papers start it:
  * uniform class distribution, mean confidence 1/C, variance 1.
  */
@@ -29,7 +34,14 @@ typedef enum {
     PF_POLICY_FREEMATCH, /* keep iff max p >= tau_t * p~(y) / max p~; weight 1 */
     PF_POLICY_SOFTMATCH, /* keep all; weight 1 above the mean confidence, Gaussian below */
     PF_POLICY_NONE,      /* reject every unlabeled sample */
+    PF_POLICY_QUANTILE,  /* keep the most confident `keep` fraction of each predicted class */
 } pf_policy_kind;
+
+/* Quantile: confidences are binned on u = -ln(1 - max p), which spreads the
+ * values near 1 that an overconfident teacher produces; PF_POLICY_BINS bins
+ * of width PF_POLICY_BIN_WIDTH cover max p up to 1 - 1e-7. */
+#define PF_POLICY_BINS 128
+#define PF_POLICY_BIN_WIDTH (16.2 / PF_POLICY_BINS)
 
 typedef struct pf_policy {
     pf_policy_kind kind;
@@ -42,11 +54,19 @@ typedef struct pf_policy {
     double *batch_mean; /* [classes]: scratch */
     double conf_mean;   /* EMA of the batch mean of max p (freematch tau_t, softmatch mu) */
     double conf_var;    /* EMA of its unbiased batch variance (softmatch sigma^2) */
+    double keep;        /* quantile: fraction of each class kept */
+    double min_count;   /* quantile: a class with fewer recent samples is judged by tau */
+    double *hist;       /* quantile: [classes * PF_POLICY_BINS], decayed counts by predicted class */
+    double *cut;        /* quantile: [classes], the confidence a row must reach */
+    float *scratch;     /* [classes] */
 } pf_policy;
 
 /* Returns 0 or PF_ENOMEM. */
 int pf_policy_init(pf_policy *pp, pf_policy_kind kind, size_t classes, double tau, double momentum,
                    double min_weight, int align);
+
+/* Quantile settings (defaults: keep 0.5, min_count 50). */
+void pf_policy_set_quantile(pf_policy *pp, double keep, double min_count);
 void pf_policy_free(pf_policy *pp);
 
 /* Move the EMAs by the rows of probs [n x classes] whose label is < 0

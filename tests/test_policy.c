@@ -120,3 +120,53 @@ Test(policy, none_rejects_even_a_certain_row)
     cr_assert_float_eq(w, 0.0, EPS);
     pf_policy_free(&pp);
 }
+
+/* Two classes, six rows predicted as class 0 with u = -ln(1 - conf) = 1..6,
+ * each in its own bin; labeled rows and class 1 stay out. */
+static void observe_six(pf_policy *pp, double temperature)
+{
+    cr_assert_eq(pf_policy_init(pp, PF_POLICY_QUANTILE, 2, 0.95, 1.0, 0.01, 0), 0);
+    pf_policy_set_quantile(pp, 0.5, 4);
+    float rows[14];
+    int32_t given[7];
+    for (int k = 0; k < 6; k++) {
+        double p = 1 - exp(-(k + 1)), a = pow(p, 1 / temperature), b = pow(1 - p, 1 / temperature);
+        rows[2 * k] = (float)(a / (a + b)), rows[2 * k + 1] = (float)(b / (a + b));
+        given[k] = -1;
+    }
+    rows[12] = 0.0f, rows[13] = 1.0f, given[6] = 1; /* a given label: not counted */
+    pf_policy_observe(pp, rows, given, 7);
+}
+
+Test(policy, quantile_keeps_the_top_fraction_of_each_class)
+{
+    pf_policy pp;
+    observe_six(&pp, 1.0);
+    /* The top 3 of 6 are the bins of u = 6, 5, 4; bin(u = 4) = 31 starts at
+     * conf 1 - exp(-31 * 16.2 / 128). */
+    cr_assert_float_eq(pp.cut[0], 1 - exp(-31 * 16.2 / 128), 1e-9);
+    float w;
+    const float fourth[] = {(float)(1 - exp(-4)), (float)exp(-4)}, third[] = {(float)(1 - exp(-3)), (float)exp(-3)};
+    cr_assert_eq(pf_policy_decide(&pp, fourth, &w), 0);
+    cr_assert_float_eq(w, 1.0, EPS);
+    cr_assert_eq(pf_policy_decide(&pp, third, &w), -1);
+    /* Class 1 was never predicted: tau decides. */
+    const float sure1[] = {0.04f, 0.96f}, unsure1[] = {0.1f, 0.9f};
+    cr_assert_eq(pf_policy_decide(&pp, sure1, &w), 1);
+    cr_assert_eq(pf_policy_decide(&pp, unsure1, &w), -1);
+    pf_policy_free(&pp);
+}
+
+Test(policy, quantile_keeps_the_same_rows_when_the_teacher_is_sharper)
+{
+    /* Temperature 0.5 squares the odds: every confidence moves, the ranks do not. */
+    pf_policy pp;
+    observe_six(&pp, 0.5);
+    float w;
+    for (int k = 0; k < 6; k++) {
+        double p = 1 - exp(-(k + 1)), a = p * p, b = (1 - p) * (1 - p);
+        const float row[] = {(float)(a / (a + b)), (float)(b / (a + b))};
+        cr_assert_eq(pf_policy_decide(&pp, row, &w), k >= 3 ? 0 : -1, "row %d of 6", k + 1);
+    }
+    pf_policy_free(&pp);
+}
