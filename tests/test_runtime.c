@@ -344,25 +344,35 @@ Test(runtime, replicas_split_the_work_and_every_id_still_arrives_exactly_once)
 
 /* ---- stopping ------------------------------------------------------------ */
 
-Test(runtime, sigterm_mid_stream_stops_every_process_cleanly_and_removes_the_sockets)
+/* Start `pseudoflow run` on an endless, paced source feeding `sinks` sink
+ * replicas (only a signal ends it) and wait until samples reach sink#0 (its
+ * file is flushed every tick): the run is then mid-stream. */
+static pid_t start_endless(int sinks)
 {
-    fresh_dir("sigterm");
-    /* An endless, paced source: only a signal ends this run. */
-    write_file("g.dot", "digraph endless {\n"
-                        "  graph [classes=4, dim=8, batch=16];\n"
-                        "  src  [kind=synth_source, n=0, dim=8, rate=5000];\n"
-                        "  sink [kind=file_sink, replicas=2];\n"
-                        "  src -> sink;\n"
-                        "}\n");
-    char graph[512], sink0[512];
+    char text[512], graph[512], sink0[512];
+    snprintf(text, sizeof text,
+             "digraph endless {\n"
+             "  graph [classes=4, dim=8, batch=16];\n"
+             "  src  [kind=synth_source, n=0, dim=8, rate=5000];\n"
+             "  sink [kind=file_sink, replicas=%d];\n"
+             "  src -> sink;\n"
+             "}\n",
+             sinks);
+    write_file("g.dot", text);
     snprintf(graph, sizeof graph, "%s/g.dot", dir);
     snprintf(sink0, sizeof sink0, "%s/sink#0.tsv", rdir);
     const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
     pid_t pid = start("run.log", NULL, args);
-    /* Mid-stream: wait until samples reach a sink (the file is flushed every tick). */
     struct stat st;
     for (int i = 0; i < SAFETY_NET_S * 50 && (stat(sink0, &st) != 0 || st.st_size == 0); i++) pf_clock_sleep_ms(20);
     cr_assert(stat(sink0, &st) == 0 && st.st_size > 0, "no sample reached sink#0");
+    return pid;
+}
+
+Test(runtime, sigterm_mid_stream_stops_every_process_cleanly_and_removes_the_sockets)
+{
+    fresh_dir("sigterm");
+    pid_t pid = start_endless(2);
     cr_assert_eq(processes_in_run_dir(), 4, "expected the supervisor and 3 node processes");
     kill(pid, SIGTERM);
     int rc = wait_exit(pid);
@@ -383,19 +393,7 @@ Test(runtime, sigterm_mid_stream_stops_every_process_cleanly_and_removes_the_soc
 Test(runtime, a_node_stopped_by_sigterm_on_its_own_is_restarted_not_taken_as_finished)
 {
     fresh_dir("sigterm_one");
-    write_file("g.dot", "digraph endless {\n"
-                        "  graph [classes=4, dim=8, batch=16];\n"
-                        "  src  [kind=synth_source, n=0, dim=8, rate=5000];\n"
-                        "  sink [kind=file_sink];\n"
-                        "  src -> sink;\n"
-                        "}\n");
-    char graph[512], sink0[512];
-    snprintf(graph, sizeof graph, "%s/g.dot", dir);
-    snprintf(sink0, sizeof sink0, "%s/sink#0.tsv", rdir);
-    const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
-    pid_t pid = start("run.log", NULL, args);
-    struct stat st;
-    for (int i = 0; i < SAFETY_NET_S * 50 && (stat(sink0, &st) != 0 || st.st_size == 0); i++) pf_clock_sleep_ms(20);
+    pid_t pid = start_endless(1);
     pid_t sink = node_pid("sink#0");
     cr_assert_neq(sink, 0, "no sink#0 process");
     kill(sink, SIGTERM);
