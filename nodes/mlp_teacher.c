@@ -5,11 +5,14 @@
  *
  * Labeled samples (given label >= 0) are kept in a buffer (deduplicated by
  * id, at most `buffer`; reservoir-replaced past that). Whenever the buffer
- * has grown by a quarter since the teacher last fitted it (and has at least
- * `min_labeled` samples), the teacher trains `warmup_epochs` epochs over it
- * in minibatches; between fits every arriving batch adds `steps` minibatch
- * steps on the buffer. Until the first fit it emits the uniform distribution,
- * which no sensible filter accepts.
+ * has grown by a quarter since the teacher last fitted it (once it has seen
+ * `min_labeled` labeled samples, held-out ones included), the teacher trains
+ * `warmup_epochs` epochs over it in minibatches; between fits every arriving
+ * batch adds `steps` minibatch steps on the buffer. Until the first fit it
+ * emits the uniform distribution, which no sensible filter accepts (and
+ * warns after 2000 batches without a fit). Setting min_labeled to the number
+ * of labels the stream has makes the teacher wait for all of them: its first
+ * pseudo-labels then come from every label, not from the first few.
  *
  * Calibration (calibrate=1): every 5th labeled sample (by id) is held out of
  * training and the softmax temperature is fitted on it after each fit
@@ -52,7 +55,8 @@ static const pf_param teacher_params[] = {
     PF_PARAM_FLOAT(teacher_cfg, ema, 0.5, 0, 1,
                    "mean teacher: theta <- ema*theta + (1-ema)*student per snapshot; 1 = ignore snapshots"),
     PF_PARAM_INT(teacher_cfg, warmup_epochs, 30, 0, 10000, "epochs over the labeled buffer at each fit"),
-    PF_PARAM_INT(teacher_cfg, min_labeled, 20, 1, 1e9, "labeled samples needed before the first fit"),
+    PF_PARAM_INT(teacher_cfg, min_labeled, 20, 1, 1e9,
+                 "labeled samples (held-out ones included) needed before the first fit"),
     PF_PARAM_INT(teacher_cfg, train_batch, 64, 1, 65536, "minibatch size when training on the buffer"),
     PF_PARAM_INT(teacher_cfg, steps, 1, 0, 1000, "minibatch steps on the buffer per arriving batch, between fits"),
     PF_PARAM_BOOL(teacher_cfg, calibrate, 1, "hold out every 5th labeled sample and fit a softmax temperature on it"),
@@ -72,6 +76,7 @@ static const pf_port_spec teacher_ports[] = {
 
 #define HOLDOUT_EVERY 5 /* every 5th labeled id calibrates instead of training */
 #define MIN_HOLDOUT 20  /* fewer held-out samples than this: no temperature fit */
+#define UNFITTED_WARN_BATCHES 2000 /* still no fit after this many batches: say why */
 
 typedef struct teacher {
     teacher_cfg cfg;
@@ -91,6 +96,7 @@ typedef struct teacher {
     int32_t *mb_y;
     size_t probs_cap;
     int warned_shape;
+    int unfitted_batches;
 } teacher;
 
 static int seen_add(teacher *t, uint64_t id) /* 1 = new */
@@ -240,10 +246,14 @@ static int on_batch(teacher *t, pf_ctx *ctx, const Pf__Batch *b)
         return 0;
     }
     if ((rc = collect(t, b)) < 0) return rc;
-    if (t->bn >= (size_t)t->cfg.min_labeled && (!t->fitted || t->bn * 4 >= t->fitted_size * 5)) {
+    if (t->bn > 0 && t->bn + t->hn >= (size_t)t->cfg.min_labeled && (!t->fitted || t->bn * 4 >= t->fitted_size * 5)) {
         if ((rc = fit(t, ctx)) < 0) return rc;
     } else if (t->fitted && (rc = train_steps(t, (size_t)t->cfg.steps)) < 0) {
         return rc;
+    } else if (!t->fitted && ++t->unfitted_batches == UNFITTED_WARN_BATCHES) {
+        PF_WARN("%zu labeled samples seen after %d batches, min_labeled=%lld: no fit yet, so every sample gets "
+                "the uniform distribution and no filter accepts it",
+                t->bn + t->hn, UNFITTED_WARN_BATCHES, (long long)t->cfg.min_labeled);
     }
     if (n * t->classes > t->probs_cap) {
         float *p = realloc(t->probs, n * t->classes * sizeof *p);
@@ -298,6 +308,10 @@ static void teacher_stop(void **state, pf_ctx *ctx)
 {
     teacher *t = *state;
     if (!t) return;
+    if (t->ready && !t->fitted)
+        PF_WARN("the stream ended with no fit: %zu labeled samples seen, min_labeled=%lld; every sample got the "
+                "uniform distribution",
+                t->bn + t->hn, (long long)t->cfg.min_labeled);
     pf_learner_fini(&t->L);
     free(t->bx), free(t->hx), free(t->by), free(t->hy), free(t->seen);
     free(t->probs), free(t->mb_x), free(t->mb_y), free(t->logits);

@@ -194,6 +194,29 @@ Test(learning, freematch_and_softmatch_with_alignment_beat_the_labeled_only_base
     }
 }
 
+/* min_labeled counts every labeled sample the teacher has seen, the ones it
+ * holds out for calibration too: min_labeled = all LABELED labels fits once
+ * they have all arrived (only ~4/5 of them train), one more never fits and
+ * the teacher says so instead of staying silently uniform. */
+Test(learning, min_labeled_counts_held_out_labels_and_a_teacher_that_never_fits_says_so)
+{
+    char teacher[200], cmd[1400];
+    snprintf(teacher, sizeof teacher, "kind=mlp_teacher, hidden=32, lr=\"3e-3\", min_labeled=%d", LABELED);
+    run_graph("all", 0, teacher, "policy=fixmatch, tau=0.9");
+    snprintf(cmd, sizeof cmd, "grep -q '\"accepted\": [1-9]' '%s/all/summary.json'", dir);
+    cr_expect_eq(system(cmd), 0, "min_labeled=%d (all labels): no pseudo-label was accepted", LABELED);
+    snprintf(cmd, sizeof cmd, "grep -q 'no fit' '%s/all.log'", dir);
+    cr_expect_neq(system(cmd), 0, "a teacher that fitted warned that it did not");
+
+    snprintf(teacher, sizeof teacher, "kind=mlp_teacher, hidden=32, lr=\"3e-3\", min_labeled=%d", LABELED + 1);
+    run_graph("more", 0, teacher, "policy=fixmatch, tau=0.9");
+    snprintf(cmd, sizeof cmd, "grep -q '\"accepted\": 0,' '%s/more/summary.json'", dir);
+    cr_expect_eq(system(cmd), 0, "a teacher short of min_labeled still had pseudo-labels accepted");
+    snprintf(cmd, sizeof cmd, "grep -q 'no fit: %d labeled samples seen, min_labeled=%d' '%s/more.log'", LABELED,
+             LABELED + 1, dir);
+    cr_assert_eq(system(cmd), 0, "the teacher that never fitted did not say so (see %s/more.log)", dir);
+}
+
 Test(learning, model_teacher_distills_a_saved_student)
 {
     double first = run_graph("fm", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
