@@ -18,10 +18,11 @@
  *             exp(-(max p - mu)^2 / (2 var / 4)) (Chen et al. 2023,
  *             SoftMatch). Samples whose weight falls under min_weight are
  *             rejected (they would teach nothing).
- *   quantile  keep iff max p is in the top `keep` fraction of the recent
- *             rows predicted as the same class (percentile thresholds as
- *             in Curriculum Labeling, per class): insensitive to the
- *             teacher's temperature, and every class gets its share.
+ *   quantile  keep iff the margin ln(p1 / p2) is in the top `keep`
+ *             fraction of the recent rows predicted as the same class
+ *             (percentile thresholds as in Curriculum Labeling, per class):
+ *             insensitive to the teacher's temperature, every class gets
+ *             its share, and rows at a float32 max p of 1 still rank.
  *             Weight 1. Until a class has been predicted 50 times, tau.
  *   none      reject every unlabeled sample: the student learns from the
  *             given labels alone. The supervised baseline of Lee 2013
@@ -84,7 +85,8 @@ static const pf_param filter_params[] = {
                   "how unlabeled samples are accepted and weighted; none = no pseudo-labels (labeled-only baseline)"),
     PF_PARAM_FLOAT(filter_cfg, tau, 0.95, 0, 1,
                    "fixmatch: confidence threshold, keep iff max p >= tau (quantile: for classes seen too rarely yet)"),
-    PF_PARAM_FLOAT(filter_cfg, keep, 0.5, 0.001, 1, "quantile: fraction of each predicted class kept, the most confident"),
+    PF_PARAM_FLOAT(filter_cfg, keep, 0.5, 0.001, 1,
+                   "quantile: fraction of each predicted class kept, those with the largest margin ln(p1/p2)"),
     PF_PARAM_FLOAT(filter_cfg, labeled_weight, 1.0, 0, 1000, "training weight of samples with a given label"),
     PF_PARAM_BOOL(filter_cfg, soft, 0, "send the teacher's distribution as a soft target (distillation)"),
     PF_PARAM_FLOAT(filter_cfg, sharpen, 1.0, 0.01, 100, "soft targets: temperature T, p^(1/T) renormalized"),

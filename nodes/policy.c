@@ -35,7 +35,7 @@ int pf_policy_init(pf_policy *pp, pf_policy_kind kind, size_t classes, double ta
     pp->conf_var = 1.0;
     pp->keep = 0.5;
     pp->min_count = 50;
-    for (size_t c = 0; c < classes; c++) pp->cut[c] = tau;
+    for (size_t c = 0; c < classes; c++) pp->cut[c] = -1.0;
     return 0;
 }
 
@@ -64,11 +64,20 @@ static size_t argmax(const float *p, size_t classes)
     return best;
 }
 
-static size_t bin_of(double conf)
+double pf_policy_margin(const float *p, size_t classes)
 {
-    double u = -log(fmax(1.0 - conf, 1e-7));
-    size_t b = (size_t)(u / PF_POLICY_BIN_WIDTH);
-    return b < PF_POLICY_BINS ? b : PF_POLICY_BINS - 1;
+    if (classes < 2) return HUGE_VAL;
+    size_t a = argmax(p, classes), b = a == 0 ? 1 : 0;
+    for (size_t j = 0; j < classes; j++)
+        if (j != a && p[j] > p[b]) b = j;
+    if (!(p[b] > 0)) return HUGE_VAL;
+    return log((double)p[a]) - log((double)p[b]);
+}
+
+static size_t bin_of(double margin)
+{
+    double b = PF_POLICY_BINS_PER_OCTAVE * log2(1.0 + fmax(margin, 0.0));
+    return b < PF_POLICY_BINS - 1 ? (size_t)b : PF_POLICY_BINS - 1;
 }
 
 /* Quantile: decay every class's histogram by m, add this batch's rows
@@ -88,20 +97,20 @@ static void observe_quantile(pf_policy *pp, const float *probs, const int32_t *l
             p = q;
         }
         size_t y = argmax(p, c);
-        pp->hist[y * PF_POLICY_BINS + bin_of(p[y])] += 1.0;
+        pp->hist[y * PF_POLICY_BINS + bin_of(pf_policy_margin(p, c))] += 1.0;
     }
     for (size_t y = 0; y < c; y++) {
         const double *h = pp->hist + y * PF_POLICY_BINS;
         double total = 0;
         for (size_t b = 0; b < PF_POLICY_BINS; b++) total += h[b];
         if (total < pp->min_count) {
-            pp->cut[y] = pp->tau;
+            pp->cut[y] = -1.0;
             continue;
         }
         double above = 0, want = pp->keep * total;
         size_t b = PF_POLICY_BINS;
         while (b > 0 && above < want) above += h[--b];
-        pp->cut[y] = 1.0 - exp(-(double)b * PF_POLICY_BIN_WIDTH);
+        pp->cut[y] = exp2((double)b / PF_POLICY_BINS_PER_OCTAVE) - 1.0;
     }
 }
 
@@ -158,7 +167,12 @@ int32_t pf_policy_decide(const pf_policy *pp, const float *p, float *w)
         keep_from = pp->tau;
         break;
     case PF_POLICY_QUANTILE:
-        keep_from = pp->cut[best];
+        if (pp->cut[best] >= 0) { /* ranked by margin; cut = the lower edge of the kept bins */
+            if (pf_policy_margin(p, c) < pp->cut[best]) return -1;
+            *w = 1.0f;
+            return (int32_t)best;
+        }
+        keep_from = pp->tau; /* a class seen too rarely yet */
         break;
     case PF_POLICY_FREEMATCH: {
         double top = 0;

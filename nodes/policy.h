@@ -16,7 +16,7 @@
  *
  * Formulas: METHODS.md "Filter / reweight policies". The quantile policy
  * (percentile thresholds, as in Curriculum Labeling, Cascante-Bonilla et
- * al. 2021, per class as in FlexMatch) keeps a row iff its confidence is in
+ * al. 2021, per class as in FlexMatch) keeps a row iff its margin ln(p1 / p2) is in
  * the top `keep` fraction of the recent rows predicted as the same class:
  * ranks, unlike fixed thresholds, do not move when the teacher's
  * temperature does, and every class gets its share. Every EMA moves once
@@ -37,11 +37,15 @@ typedef enum {
     PF_POLICY_QUANTILE,  /* keep the most confident `keep` fraction of each predicted class */
 } pf_policy_kind;
 
-/* Quantile: confidences are binned on u = -ln(1 - max p), which spreads the
- * values near 1 that an overconfident teacher produces; PF_POLICY_BINS bins
- * of width PF_POLICY_BIN_WIDTH cover max p up to 1 - 1e-7. */
+/* Quantile: rows are ranked by their margin s = ln(p1 / p2), p1 the largest
+ * and p2 the second largest probability (the logit margin, at any
+ * temperature a monotone function of the teacher's certainty). Unlike max p,
+ * it does not saturate: a float32 max p of exactly 1 still has p2 down to
+ * 1e-45, so an overconfident teacher's rows keep distinct ranks. Margins are
+ * binned on a log scale, bin = floor(PF_POLICY_BINS_PER_OCTAVE * log2(1 + s)),
+ * capped at PF_POLICY_BINS - 1 (s about 245; p2 = 0 counts as that). */
 #define PF_POLICY_BINS 128
-#define PF_POLICY_BIN_WIDTH (16.2 / PF_POLICY_BINS)
+#define PF_POLICY_BINS_PER_OCTAVE 16.0
 
 typedef struct pf_policy {
     pf_policy_kind kind;
@@ -57,13 +61,16 @@ typedef struct pf_policy {
     double keep;        /* quantile: fraction of each class kept */
     double min_count;   /* quantile: a class with fewer recent samples is judged by tau */
     double *hist;       /* quantile: [classes * PF_POLICY_BINS], decayed counts by predicted class */
-    double *cut;        /* quantile: [classes], the confidence a row must reach */
+    double *cut;        /* quantile: [classes], the margin a row must reach; < 0: judged by tau */
     float *scratch;     /* [classes] */
 } pf_policy;
 
 /* Returns 0 or PF_ENOMEM. */
 int pf_policy_init(pf_policy *pp, pf_policy_kind kind, size_t classes, double tau, double momentum,
                    double min_weight, int align);
+
+/* The margin ln(p1 / p2) of a distribution (see PF_POLICY_BINS). */
+double pf_policy_margin(const float *p, size_t classes);
 
 /* Quantile settings (defaults: keep 0.5, min_count 50). */
 void pf_policy_set_quantile(pf_policy *pp, double keep, double min_count);

@@ -121,8 +121,10 @@ Test(policy, none_rejects_even_a_certain_row)
     pf_policy_free(&pp);
 }
 
-/* Two classes, six rows predicted as class 0 with u = -ln(1 - conf) = 1..6,
- * each in its own bin; labeled rows and class 1 stay out. */
+/* Two classes, six rows predicted as class 0 with conf = 1 - e^-k, k = 1..6,
+ * so margins ln(conf / (1 - conf)) = ln(e^k - 1) = 0.541, 1.855, 2.949,
+ * 3.982, 4.993, 5.998, each in its own bin (floor(16 log2(1 + s)) = 9, 24,
+ * 31, 37, 41, 44); labeled rows and class 1 stay out. */
 static void observe_six(pf_policy *pp, double temperature)
 {
     cr_assert_eq(pf_policy_init(pp, PF_POLICY_QUANTILE, 2, 0.95, 1.0, 0.01, 0), 0);
@@ -138,13 +140,17 @@ static void observe_six(pf_policy *pp, double temperature)
     pf_policy_observe(pp, rows, given, 7);
 }
 
+static const float fourth_row[] = {0.98168436f, 0.01831564f}; /* 1 - e^-4, e^-4 */
+
 Test(policy, quantile_keeps_the_top_fraction_of_each_class)
 {
     pf_policy pp;
     observe_six(&pp, 1.0);
-    /* The top 3 of 6 are the bins of u = 6, 5, 4; bin(u = 4) = 31 starts at
-     * conf 1 - exp(-31 * 16.2 / 128). */
-    cr_assert_float_eq(pp.cut[0], 1 - exp(-31 * 16.2 / 128), 1e-9);
+    /* The top 3 of 6 are the rows k = 6, 5, 4; k = 4's bin 37 starts at the
+     * margin 2^(37/16) - 1. */
+    cr_assert_float_eq(pf_policy_margin(fourth_row, 2), log(exp(4) - 1), 1e-5);
+    cr_assert_float_eq(pp.cut[0], pow(2, 37 / 16.0) - 1, 1e-9);
+    cr_assert_lt(pp.cut[1], 0, "class 1 was never predicted: no cut");
     float w;
     const float fourth[] = {(float)(1 - exp(-4)), (float)exp(-4)}, third[] = {(float)(1 - exp(-3)), (float)exp(-3)};
     cr_assert_eq(pf_policy_decide(&pp, fourth, &w), 0);
@@ -168,5 +174,21 @@ Test(policy, quantile_keeps_the_same_rows_when_the_teacher_is_sharper)
         const float row[] = {(float)(a / (a + b)), (float)(b / (a + b))};
         cr_assert_eq(pf_policy_decide(&pp, row, &w), k >= 3 ? 0 : -1, "row %d of 6", k + 1);
     }
+    pf_policy_free(&pp);
+}
+
+Test(policy, quantile_ranks_rows_whose_confidence_is_exactly_one_in_float32)
+{
+    /* An overconfident teacher: max p rounds to 1.0f in every row, the
+     * runner-up does not. Margins ln(1 / p2) = 20.7, 27.6, 34.5, 41.4 (p2 =
+     * 1e-9 .. 1e-18) are four bins; keep 0.5 keeps the two largest. */
+    pf_policy pp;
+    cr_assert_eq(pf_policy_init(&pp, PF_POLICY_QUANTILE, 2, 0.95, 1.0, 0.01, 0), 0);
+    pf_policy_set_quantile(&pp, 0.5, 4);
+    const float rows[] = {1.0f, 1e-9f, 1.0f, 1e-12f, 1.0f, 1e-15f, 1.0f, 1e-18f};
+    pf_policy_observe(&pp, rows, NULL, 4);
+    float w;
+    for (int k = 0; k < 4; k++)
+        cr_assert_eq(pf_policy_decide(&pp, rows + 2 * k, &w), k >= 2 ? 0 : -1, "row with p2 = %g", rows[2 * k + 1]);
     pf_policy_free(&pp);
 }
