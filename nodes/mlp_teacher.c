@@ -224,6 +224,14 @@ static int fit(teacher *t, pf_ctx *ctx)
     return 0;
 }
 
+/* Why every sample gets the uniform distribution: too few labels seen. */
+static void warn_unfitted(const teacher *t, const char *what)
+{
+    PF_WARN("%s: %zu labeled samples seen, min_labeled=%lld; every sample gets the uniform distribution, which no "
+            "filter accepts",
+            what, t->bn + t->hn, (long long)t->cfg.min_labeled);
+}
+
 static int on_batch(teacher *t, pf_ctx *ctx, const Pf__Batch *b)
 {
     size_t n = b->n_ids;
@@ -251,9 +259,7 @@ static int on_batch(teacher *t, pf_ctx *ctx, const Pf__Batch *b)
     } else if (t->fitted && (rc = train_steps(t, (size_t)t->cfg.steps)) < 0) {
         return rc;
     } else if (!t->fitted && ++t->unfitted_batches == UNFITTED_WARN_BATCHES) {
-        PF_WARN("%zu labeled samples seen after %d batches, min_labeled=%lld: no fit yet, so every sample gets "
-                "the uniform distribution and no filter accepts it",
-                t->bn + t->hn, UNFITTED_WARN_BATCHES, (long long)t->cfg.min_labeled);
+        warn_unfitted(t, "no fit yet");
     }
     if (n * t->classes > t->probs_cap) {
         float *p = realloc(t->probs, n * t->classes * sizeof *p);
@@ -308,10 +314,7 @@ static void teacher_stop(void **state, pf_ctx *ctx)
 {
     teacher *t = *state;
     if (!t) return;
-    if (t->ready && !t->fitted)
-        PF_WARN("the stream ended with no fit: %zu labeled samples seen, min_labeled=%lld; every sample got the "
-                "uniform distribution",
-                t->bn + t->hn, (long long)t->cfg.min_labeled);
+    if (t->ready && !t->fitted) warn_unfitted(t, "the stream ended with no fit");
     pf_learner_fini(&t->L);
     free(t->bx), free(t->hx), free(t->by), free(t->hy), free(t->seen);
     free(t->probs), free(t->mb_x), free(t->mb_y), free(t->logits);

@@ -166,13 +166,9 @@ int32_t pf_policy_decide(const pf_policy *pp, const float *p, float *w)
     case PF_POLICY_FIXMATCH:
         keep_from = pp->tau;
         break;
-    case PF_POLICY_QUANTILE:
-        if (pp->cut[best] >= 0) { /* ranked by margin; cut = the lower edge of the kept bins */
-            if (pf_policy_margin(p, c) < pp->cut[best]) return -1;
-            *w = 1.0f;
-            return (int32_t)best;
-        }
-        keep_from = pp->tau; /* a class seen too rarely yet */
+    case PF_POLICY_QUANTILE: /* by margin against the class's cut; tau for a class seen too rarely yet */
+        if (pp->cut[best] >= 0) conf = pf_policy_margin(p, c);
+        keep_from = pp->cut[best] >= 0 ? pp->cut[best] : pp->tau;
         break;
     case PF_POLICY_FREEMATCH: {
         double top = 0;

@@ -16,8 +16,9 @@
  *
  * Formulas: METHODS.md "Filter / reweight policies". The quantile policy
  * (percentile thresholds, as in Curriculum Labeling, Cascante-Bonilla et
- * al. 2021, per class as in FlexMatch) keeps a row iff its margin ln(p1 / p2) is in
- * the top `keep` fraction of the recent rows predicted as the same class:
+ * al. 2021, per class as in FlexMatch) keeps a row iff its margin
+ * ln(p1 / p2) is in the top `keep` fraction of the recent rows predicted as
+ * the same class:
  * ranks, unlike fixed thresholds, do not move when the teacher's
  * temperature does, and every class gets its share. Every EMA moves once
  * per observed batch with momentum m and starts where the papers start it:
