@@ -140,19 +140,17 @@ static void observe_six(pf_policy *pp, double temperature)
     pf_policy_observe(pp, rows, given, 7);
 }
 
-static const float fourth_row[] = {0.98168436f, 0.01831564f}; /* 1 - e^-4, e^-4 */
-
 Test(policy, quantile_keeps_the_top_fraction_of_each_class)
 {
     pf_policy pp;
     observe_six(&pp, 1.0);
+    const float fourth[] = {(float)(1 - exp(-4)), (float)exp(-4)}, third[] = {(float)(1 - exp(-3)), (float)exp(-3)};
     /* The top 3 of 6 are the rows k = 6, 5, 4; k = 4's bin 37 starts at the
      * margin 2^(37/16) - 1. */
-    cr_assert_float_eq(pf_policy_margin(fourth_row, 2), log(exp(4) - 1), 1e-5);
+    cr_assert_float_eq(pf_policy_margin(fourth, 2), log(exp(4) - 1), 1e-5);
     cr_assert_float_eq(pp.cut[0], pow(2, 37 / 16.0) - 1, 1e-9);
     cr_assert_lt(pp.cut[1], 0, "class 1 was never predicted: no cut");
     float w;
-    const float fourth[] = {(float)(1 - exp(-4)), (float)exp(-4)}, third[] = {(float)(1 - exp(-3)), (float)exp(-3)};
     cr_assert_eq(pf_policy_decide(&pp, fourth, &w), 0);
     cr_assert_float_eq(w, 1.0, EPS);
     cr_assert_eq(pf_policy_decide(&pp, third, &w), -1);
