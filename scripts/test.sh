@@ -22,19 +22,35 @@ echo "== tests (ASan + UBSan)" >&2
 # there fails the run, so a leak in a forked test worker cannot hide.
 reports="$PWD/build-asan/sanitizer"
 rm -rf "$reports" && mkdir -p "$reports"
-export ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan"
-export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan"
+export ASAN_OPTIONS="detect_leaks=1:log_path=$reports/asan:log_exe_name=1"
+export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan:log_exe_name=1"
 status=0
 (cd build-asan && ctest --output-on-failure) || status=$?
 # A sanitizer opens its log only to write a report; test_fault SIGKILLs node
 # processes at random moments, and one killed after the open but before the
 # first byte leaves an empty file. An empty file holds no report: it is named,
-# not failed on. Any file with content fails the run.
-empty="$(find "$reports" -type f -empty -printf '%f ')"
-[ -z "$empty" ] || echo "== empty sanitizer logs (a process killed before it wrote): $empty" >&2
-if [ -n "$(find "$reports" -type f ! -empty)" ]; then
+# not failed on.
+#
+# LeakSanitizer checks for leaks from a tracer process (its own pid, so its own
+# log file) that stops every thread of the exiting process; a thread that is
+# itself exiting at that moment cannot be read, and the tracer writes "Unable
+# to get registers from thread N." and scans that thread's whole stack
+# instead. That line is a notice, not a report (a leak found in that check is
+# written to the exiting process's own file): a file holding nothing else is
+# named, not failed on. Any other content fails the run.
+notice='^==[0-9]+==Unable to get registers from thread [0-9]+\.$'
+empty="" notices="" failed=""
+for f in $(find "$reports" -type f | sort); do
+  if [ ! -s "$f" ]; then empty="$empty ${f##*/}"
+  elif ! grep -qvE "$notice" "$f"; then notices="$notices ${f##*/}"
+  else failed="$failed $f"
+  fi
+done
+[ -z "$empty" ] || echo "== empty sanitizer logs (a process killed before it wrote):$empty" >&2
+[ -z "$notices" ] || echo "== LeakSanitizer notices only (a thread exiting during the check):$notices" >&2
+if [ -n "$failed" ]; then
   echo "== sanitizer reports:" >&2
-  find "$reports" -type f ! -empty -exec cat {} + >&2
+  for f in $failed; do echo "-- ${f##*/}" >&2; cat "$f" >&2; done
   status=1
 fi
 exit "$status"
