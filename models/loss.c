@@ -66,6 +66,13 @@ static int check_inputs(size_t n, size_t classes, const int32_t *targets, const 
     return 0;
 }
 
+void pf_loss_smooth_target(int32_t y, size_t classes, float eps, float *q)
+{
+    float u = eps / (float)classes;
+    for (size_t c = 0; c < classes; c++) q[c] = u;
+    q[y] += 1.0f - eps;
+}
+
 int pf_loss_xent(const float *z, size_t n, size_t classes, const int32_t *targets,
                  const float *soft, const float *weights, float T, float *dz, double *loss)
 {

@@ -33,6 +33,10 @@
  * > 0 and the logits finite (asserted by callers: this cannot fail). */
 void pf_loss_softmax(const float *z, size_t n, size_t classes, float T, float *p);
 
+/* Label smoothing: q [classes] = (1 - eps)·one_hot(y) + eps/classes. y must
+ * be in [0, classes) and eps in [0, 1] (callers validate: this cannot fail). */
+void pf_loss_smooth_target(int32_t y, size_t classes, float eps, float *q);
+
 /* Weighted mean cross-entropy of logits z [n, classes] against targets.
  *
  * targets: [n] class indices, or NULL. soft: [n, classes] non-negative

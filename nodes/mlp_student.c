@@ -29,6 +29,12 @@
  * Supervised cross-entropy uses only the rows with weight > 0: a rejected
  * row (weight 0, no target) is an input for VAT and nothing else.
  *
+ * Label smoothing (smooth=eps > 0; Szegedy et al. 2016, against label noise
+ * as in Lukasik et al. 2020): a pseudo-label y (a hard target on a row
+ * without a given label) becomes the soft target (1 - eps)*one_hot(y) +
+ * eps/C, so a wrong pseudo-label is never fitted to certainty; given labels
+ * keep their hard targets.
+ *
  * Learning-rate decay (lr_decay_steps=N > 0): cosine from lr to lr/20 over
  * the first N optimizer steps, then lr/20 (SGDR's half cosine without
  * restarts); a stream has no known end, so N is set from the expected run.
@@ -43,6 +49,7 @@
  * the buffer is flushed and the final model published and saved to `save`
  * (default <run_dir>/<node>.pfm), a file model_teacher reads.
  */
+#include "models/loss.h"
 #include "models/mlp.h"
 #include "nodes/learner.h"
 #include "runtime/error.h"
@@ -65,6 +72,7 @@ typedef struct student_cfg {
     double consistency;
     double weak_noise;
     double mixup;
+    double smooth;
     double vat;
     double vat_eps;
     double vat_xi;
@@ -86,6 +94,8 @@ static const pf_param student_params[] = {
                    "weight of the weak/strong view consistency term; 0 = off"),
     PF_PARAM_FLOAT(student_cfg, weak_noise, 0.0, 0, 100, "Gaussian feature noise std of the weak view"),
     PF_PARAM_FLOAT(student_cfg, mixup, 0.0, 0, 100, "mixup Beta(a, a) parameter for pseudo-labeled rows; 0 = off"),
+    PF_PARAM_FLOAT(student_cfg, smooth, 0.0, 0, 1,
+                   "label smoothing eps on pseudo-labels (hard targets of rows without a given label); 0 = off"),
     PF_PARAM_FLOAT(student_cfg, vat, 0.0, 0, 100,
                    "virtual adversarial training weight lambda on every unlabeled row received; 0 = off"),
     PF_PARAM_FLOAT(student_cfg, vat_eps, 6.0, 0, 1000, "VAT perturbation L2 norm, in input units"),
@@ -469,6 +479,10 @@ static int student_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg
         if (b->n_soft) memcpy(s->bsoft + r * c, b->soft + i * c, c * sizeof *s->bsoft);
         else memset(s->bsoft + r * c, 0, c * sizeof *s->bsoft);
         if (!b->n_soft && (s->by[r] < 0 || s->by[r] >= (int32_t)c)) s->bw[r] = 0, s->by[r] = 0; /* rejected row */
+        else if (!b->n_soft && s->bu[r] && s->cfg.smooth > 0) { /* a pseudo-label: smoothed soft row */
+            pf_loss_smooth_target(s->by[r], c, (float)s->cfg.smooth, s->bsoft + r * c);
+            s->by[r] = -1;
+        }
     }
     s->bn += n;
     if ((rc = train_buffered(s, ctx, 0)) < 0) return rc;

@@ -228,6 +228,25 @@ Test(mlp, temperature_scales_hard_loss_by_t_squared)
     cr_assert_float_eq(l2, 4.0 * log(3.0), 1e-12);
 }
 
+Test(mlp, smoothed_target_puts_eps_over_classes_everywhere_and_the_rest_on_y)
+{
+    /* eps 0.2 over 4 classes: 0.05 each, and 0.8 + 0.05 on class 2. */
+    float q[4];
+    pf_loss_smooth_target(2, 4, 0.2f, q);
+    cr_assert_float_eq(q[0], 0.05f, 1e-7);
+    cr_assert_float_eq(q[1], 0.05f, 1e-7);
+    cr_assert_float_eq(q[2], 0.85f, 1e-7);
+    cr_assert_float_eq(q[3], 0.05f, 1e-7);
+    /* eps 0 is the one-hot target: the loss equals the hard-label loss. */
+    float z[4] = {0.3f, -1.0f, 2.0f, 0.5f};
+    int32_t y = 2, none = -1;
+    double hard, soft;
+    pf_loss_smooth_target(2, 4, 0.0f, q);
+    cr_assert_eq(pf_loss_xent(z, 1, 4, &y, NULL, NULL, 1.0f, NULL, &hard), 0);
+    cr_assert_eq(pf_loss_xent(z, 1, 4, &none, q, NULL, 1.0f, NULL, &soft), 0);
+    cr_assert_float_eq(soft, hard, 1e-6);
+}
+
 Test(mlp, sgd_weight_decay_step_follows_the_l2_gradient)
 {
     /* SGD, no momentum, lr η: θ1 = θ0 − η(∇L + λθ0) on weights, θ0 − η∇L on
