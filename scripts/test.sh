@@ -39,18 +39,18 @@ status=0
 # written to the exiting process's own file): a file holding nothing else is
 # named, not failed on. Any other content fails the run.
 notice='^==[0-9]+==Unable to get registers from thread [0-9]+\.$'
-empty="" notices="" failed=""
-for f in $(find "$reports" -type f | sort); do
-  if [ ! -s "$f" ]; then empty="$empty ${f##*/}"
-  elif ! grep -qvE "$notice" "$f"; then notices="$notices ${f##*/}"
-  else failed="$failed $f"
+empty=() notices=() failed=()
+while IFS= read -r -d '' f; do
+  if [ ! -s "$f" ]; then empty+=("${f##*/}")
+  elif ! grep -qvE "$notice" "$f"; then notices+=("${f##*/}")
+  else failed+=("$f")
   fi
-done
-[ -z "$empty" ] || echo "== empty sanitizer logs (a process killed before it wrote):$empty" >&2
-[ -z "$notices" ] || echo "== LeakSanitizer notices only (a thread exiting during the check):$notices" >&2
-if [ -n "$failed" ]; then
+done < <(find "$reports" -type f -print0 | sort -z)
+[ ${#empty[@]} -eq 0 ] || echo "== empty sanitizer logs (a process killed before it wrote): ${empty[*]}" >&2
+[ ${#notices[@]} -eq 0 ] || echo "== LeakSanitizer notices only (a thread exiting during the check): ${notices[*]}" >&2
+if [ ${#failed[@]} -gt 0 ]; then
   echo "== sanitizer reports:" >&2
-  for f in $failed; do echo "-- ${f##*/}" >&2; cat "$f" >&2; done
+  for f in "${failed[@]}"; do echo "-- ${f##*/}" >&2; cat "$f" >&2; done
   status=1
 fi
 exit "$status"
