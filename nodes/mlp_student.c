@@ -476,12 +476,15 @@ static int student_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg
         s->by[r] = b->n_soft ? -1 : b->targets[i];
         s->bw[r] = b->n_weights ? b->weights[i] : 1.0f;
         s->bu[r] = b->n_labels == n ? b->labels[i] < 0 : (b->n_flags == n && !(b->flags[i] & PF_FLAG_GIVEN));
-        if (b->n_soft) memcpy(s->bsoft + r * c, b->soft + i * c, c * sizeof *s->bsoft);
-        else memset(s->bsoft + r * c, 0, c * sizeof *s->bsoft);
-        if (!b->n_soft && (s->by[r] < 0 || s->by[r] >= (int32_t)c)) s->bw[r] = 0, s->by[r] = 0; /* rejected row */
-        else if (!b->n_soft && s->bu[r] && s->cfg.smooth > 0) { /* a pseudo-label: smoothed soft row */
-            pf_loss_smooth_target(s->by[r], c, (float)s->cfg.smooth, s->bsoft + r * c);
+        float *q = s->bsoft + r * c;
+        if (b->n_soft) {
+            memcpy(q, b->soft + i * c, c * sizeof *q);
+        } else if (s->bu[r] && s->cfg.smooth > 0 && s->by[r] >= 0 && s->by[r] < (int32_t)c) {
+            pf_loss_smooth_target(s->by[r], c, (float)s->cfg.smooth, q); /* a pseudo-label: smoothed soft row */
             s->by[r] = -1;
+        } else {
+            memset(q, 0, c * sizeof *q);
+            if (s->by[r] < 0 || s->by[r] >= (int32_t)c) s->bw[r] = 0, s->by[r] = 0; /* rejected row */
         }
     }
     s->bn += n;
