@@ -31,14 +31,15 @@ status=0
 # first byte leaves an empty file. An empty file holds no report: it is named,
 # not failed on.
 #
-# LeakSanitizer checks for leaks from a tracer process (its own pid, so its own
-# log file) that stops every thread of the exiting process; a thread that is
-# itself exiting at that moment cannot be read, and the tracer writes "Unable
-# to get registers from thread N." and scans that thread's whole stack
-# instead. That line is a notice, not a report (a leak found in that check is
-# written to the exiting process's own file): a file holding nothing else is
-# named, not failed on. Any other content fails the run.
-notice='^==[0-9]+==Unable to get registers from thread [0-9]+\.$'
+# LeakSanitizer checks for leaks from a tracer task that stops every thread of
+# the exiting process; a thread whose registers cannot be read at that moment
+# is scanned whole instead, and the tracer writes "Unable to get registers from
+# thread N." into the process's own log (prefixed "==EXE==TRACER_PID==" with
+# log_exe_name, "==TRACER_PID==" without). That line is a notice, not a
+# report: a leak found in the same check lands in the same file, so a file
+# holding nothing else is named, not failed on. Any other content fails the
+# run.
+notice='^==([^=]+==)?[0-9]+==Unable to get registers from thread [0-9]+\.$'
 empty=() notices=() failed=()
 while IFS= read -r -d '' f; do
   if [ ! -s "$f" ]; then empty+=("${f##*/}")
