@@ -68,6 +68,7 @@ static const char train_help[] =
     "  --weight-decay X    (default 0.0001)\n"
     "  --drop X            input feature dropout while training (default 0)\n"
     "  --noise X           Gaussian input noise std while training (default 0)\n"
+    "  --hidden-drop X     dropout of hidden units while training (default 0)\n"
     "  --no-standardize    do not standardize inputs (default: fit mean/std on the\n"
     "                      training rows, stored in the model)\n"
     "  --calibrate         hold out every 5th labeled row and fit a temperature on it\n"
@@ -155,6 +156,7 @@ static int parse(int argc, char **argv, train_opts *o)
         else if (!strcmp(a, "--weight-decay")) (rc = parse_num(a, v, 0, 1, &x)), o->l.weight_decay = x;
         else if (!strcmp(a, "--drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.drop = x;
         else if (!strcmp(a, "--noise")) (rc = parse_num(a, v, 0, 100, &x)), o->l.noise = x;
+        else if (!strcmp(a, "--hidden-drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.hidden_drop = x;
         else {
             fprintf(stderr, "pseudoflow train: unknown option '%s' (see --help)\n", a);
             return 2;

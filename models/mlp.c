@@ -18,9 +18,15 @@
  * Hidden activations are stored after ReLU; ReLU'(z) is recovered as
  * (a > 0), which needs no separate pre-activation buffer.
  *
- * Not here: other activations, dropout inside the network (input
- * perturbation is pf_mlp_augment), batch norm, and thread safety (one
- * model per thread; see mlp.h).
+ * Hidden dropout (pf_mlp_set_hidden_dropout): in training steps only, each
+ * hidden unit's output is zeroed with probability p and the survivors are
+ * scaled by 1/(1-p) (inverted dropout, so inference uses the weights as they
+ * are). The mask is applied in place after ReLU, so backprop recovers it from
+ * the stored activations: a dropped unit reads 0 like an inactive one, and a
+ * surviving one passes its gradient scaled by 1/(1-p).
+ *
+ * Not here: other activations, batch norm, and thread safety (one model per
+ * thread; see mlp.h). Input perturbation is pf_mlp_augment.
  */
 #include "models/mlp.h"
 
@@ -31,6 +37,7 @@
 #include <string.h>
 
 #include "models/loss.h"
+#include "models/rng.h"
 #include "runtime/error.h"
 
 /* Rows per inference chunk: 1024 rows × 256 hidden floats is 1 MiB per
@@ -48,6 +55,8 @@ struct pf_mlp {
     float *in_mean, *in_scale; /* [d_0] each, or both NULL */
     float temperature;         /* calibration T carried in snapshots */
     pf_mlp_counters counters;
+    float hidden_drop; /* training-time dropout of hidden units; 0 = off */
+    pf_rng drop_rng;   /* draws the dropout masks */
 
     /* Work buffers, valid for up to cap rows. */
     size_t cap;
@@ -166,6 +175,8 @@ int pf_mlp_clone(const pf_mlp *src, pf_mlp **out)
     memcpy(m->params, src->params, src->nparams * sizeof(float));
     m->temperature = src->temperature;
     m->counters = src->counters;
+    m->hidden_drop = src->hidden_drop;
+    m->drop_rng = src->drop_rng;
     if (pf_mlp_set_standardization(m, src->in_mean, src->in_scale) < 0) {
         pf_mlp_destroy(&m);
         return pf_error_wrap(PF_ENOMEM, "mlp clone: ");
@@ -217,6 +228,15 @@ int pf_mlp_set_temperature(pf_mlp *m, float T)
     if (!(T > 0.0f) || !isfinite(T))
         return pf_errorf(PF_EINVAL, "mlp: temperature %g is not finite and > 0", (double)T);
     m->temperature = T;
+    return 0;
+}
+
+int pf_mlp_set_hidden_dropout(pf_mlp *m, float p, uint64_t seed)
+{
+    if (!(p >= 0.0f && p < 1.0f))
+        return pf_errorf(PF_EINVAL, "mlp: hidden dropout %g outside [0, 1)", (double)p);
+    m->hidden_drop = p;
+    pf_rng_seed(&m->drop_rng, seed);
     return 0;
 }
 
@@ -358,9 +378,11 @@ static const float *layer_input(pf_mlp *m, const float *x, size_t n)
 }
 
 /* Forward n <= cap rows; the last layer's logits go to out [n, d_L].
- * Returns the input actually fed to layer 1 (needed by backprop). */
-static const float *forward_rows(pf_mlp *m, const float *x, size_t n, float *out)
+ * Returns the input actually fed to layer 1 (needed by backprop). `train`
+ * applies hidden dropout, if set. */
+static const float *forward_rows(pf_mlp *m, const float *x, size_t n, float *out, int train)
 {
+    float p = train ? m->hidden_drop : 0.0f, keep_scale = 1.0f / (1.0f - p);
     size_t L = m->nsizes - 1;
     const float *a = layer_input(m, x, n);
     const float *a0 = a;
@@ -379,6 +401,9 @@ static const float *forward_rows(pf_mlp *m, const float *x, size_t n, float *out
             /* ReLU written so that NaN stays NaN (a NaN input must not look valid). */
             for (size_t k = 0; k < cnt; k++)
                 z[k] = z[k] < 0.0f ? 0.0f : z[k];
+            if (p > 0.0f)
+                for (size_t k = 0; k < cnt; k++)
+                    z[k] = pf_rng_uniform(&m->drop_rng) < p ? 0.0f : z[k] * keep_scale;
         }
         a = z;
     }
@@ -392,7 +417,7 @@ int pf_mlp_forward(pf_mlp *m, const float *x, size_t n, float *logits_out)
     if (rc < 0) return rc;
     for (size_t i = 0; i < n; i += FORWARD_CHUNK) {
         size_t k = n - i < FORWARD_CHUNK ? n - i : FORWARD_CHUNK;
-        forward_rows(m, x + i * d, k, logits_out + i * C);
+        forward_rows(m, x + i * d, k, logits_out + i * C, 0);
     }
     return 0;
 }
@@ -414,7 +439,7 @@ int pf_mlp_predict(pf_mlp *m, const float *x, size_t n, int32_t *classes_out)
     if (rc < 0) return rc;
     for (size_t i = 0; i < n; i += FORWARD_CHUNK) {
         size_t k = n - i < FORWARD_CHUNK ? n - i : FORWARD_CHUNK;
-        forward_rows(m, x + i * d, k, m->logits);
+        forward_rows(m, x + i * d, k, m->logits, 0);
         for (size_t r = 0; r < k; r++) {
             const float *z = m->logits + r * C;
             size_t best = 0;
@@ -436,7 +461,7 @@ int pf_mlp_loss(pf_mlp *m, const float *x, size_t n, const int32_t *targets, con
     double total = 0.0;
     for (size_t i = 0; i < n; i += FORWARD_CHUNK) {
         size_t k = n - i < FORWARD_CHUNK ? n - i : FORWARD_CHUNK;
-        forward_rows(m, x + i * d, k, m->logits);
+        forward_rows(m, x + i * d, k, m->logits, 0);
         double part;
         rc = pf_loss_xent(m->logits, k, C, targets ? targets + i : NULL, soft ? soft + i * C : NULL,
                           weights ? weights + i : NULL, T, NULL, &part);
@@ -460,7 +485,8 @@ int pf_mlp_loss_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets
             return pf_errorf(PF_EINVAL, "mlp: sample %zu: feature %zu not finite", k / d, k % d);
     int rc = ensure_cap(m, n);
     if (rc < 0) return rc;
-    const float *a0 = forward_rows(m, x, n, m->logits);
+    const float *a0 = forward_rows(m, x, n, m->logits, 1);
+    float keep_scale = 1.0f / (1.0f - m->hidden_drop);
 
     /* dZ_L [n, C] = (w_i·T/n)·(s·Σq − q): models/loss.h. */
     float *dz = m->delta[0], *dnext = m->delta[1];
@@ -480,12 +506,18 @@ int pf_mlp_loss_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets
                     1);
         if (l == 1) break;
         /* dA_{l-1} [n, in] = dZ [n, out] · W [out, in]; then dZ_{l-1} = dA ⊙ 1[A_{l-1} > 0]
-         * (A is stored after ReLU, so A > 0 exactly where the pre-activation was). */
+         * (A is stored after ReLU, so A > 0 exactly where the pre-activation was and
+         * the unit was kept; a kept unit was scaled by keep_scale, and so is its gradient). */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, in, nout, 1.0f, dz, nout, W,
                     in, 0.0f, dnext, in);
         size_t cnt = n * (size_t)in;
-        for (size_t k = 0; k < cnt; k++)
-            if (!(a[k] > 0.0f)) dnext[k] = 0.0f;
+        if (m->hidden_drop > 0.0f) {
+            for (size_t k = 0; k < cnt; k++)
+                dnext[k] = a[k] > 0.0f ? dnext[k] * keep_scale : 0.0f;
+        } else {
+            for (size_t k = 0; k < cnt; k++)
+                if (!(a[k] > 0.0f)) dnext[k] = 0.0f;
+        }
         float *t = dz;
         dz = dnext;
         dnext = t;
@@ -502,7 +534,7 @@ int pf_mlp_input_grad(pf_mlp *m, const float *x, size_t n, const int32_t *target
     size_t L = m->nsizes - 1, C = m->sizes[L], d = m->sizes[0];
     int rc = ensure_cap(m, n);
     if (rc < 0) return rc;
-    forward_rows(m, x, n, m->logits);
+    forward_rows(m, x, n, m->logits, 0);
     float *dz = m->delta[0], *dnext = m->delta[1];
     rc = pf_loss_xent(m->logits, n, C, targets, soft, weights, T, dz, loss);
     if (rc < 0) return pf_error_wrap(rc, "mlp: ");

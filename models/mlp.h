@@ -120,6 +120,15 @@ int pf_mlp_same_shape(const pf_mlp *a, const pf_mlp *b);
 float pf_mlp_temperature(const pf_mlp *m);
 int pf_mlp_set_temperature(pf_mlp *m, float T);
 
+/* Training-time dropout of hidden units: in pf_mlp_loss_grad and
+ * pf_mlp_train_step each hidden unit's output is zeroed with probability p
+ * and the survivors scaled by 1/(1 − p) (inverted dropout); prediction,
+ * pf_mlp_loss and pf_mlp_input_grad use the whole network. The masks come
+ * from a generator seeded here, so the same seed and calls give the same
+ * masks. A setting of the model in memory, not of its snapshots (clones
+ * keep it). Errors: PF_EINVAL (p outside [0, 1)). */
+int pf_mlp_set_hidden_dropout(pf_mlp *m, float p, uint64_t seed);
+
 pf_mlp_counters pf_mlp_get_counters(const pf_mlp *m);
 void pf_mlp_set_counters(pf_mlp *m, const pf_mlp_counters *c);
 

@@ -56,7 +56,9 @@ int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint
     if (rc < 0) return rc;
     pf_models_set_threads((int)cfg->threads);
     pf_rng_seed(&L->rng, seed ^ 0x5eedull);
+    L->seed = seed;
     if ((rc = pf_mlp_new(sizes, ns, seed, &L->model)) < 0) return rc;
+    if ((rc = pf_mlp_set_hidden_dropout(L->model, (float)cfg->hidden_drop, seed ^ 0xd20bull)) < 0) return rc;
     return new_optim(L);
 }
 
@@ -66,6 +68,12 @@ int pf_learner_adopt(pf_learner *L, pf_mlp **m)
     pf_mlp_destroy(&L->model);
     L->model = *m;
     *m = NULL;
+    /* The adopted model trains on with this learner's recipe, on a mask stream
+     * of its own (one draw, only when dropout is on, so the augmentation
+     * stream is unchanged otherwise). */
+    uint64_t mask_seed = L->cfg.hidden_drop > 0 ? L->seed ^ pf_rng_u64(&L->rng) : 0;
+    int rc = pf_mlp_set_hidden_dropout(L->model, (float)L->cfg.hidden_drop, mask_seed);
+    if (rc < 0) return rc;
     return same ? 0 : new_optim(L);
 }
 

@@ -35,6 +35,7 @@ typedef struct pf_learner_cfg {
     double weight_decay;
     double drop;         /* input feature dropout while training */
     double noise;        /* Gaussian feature noise std while training */
+    double hidden_drop;  /* dropout of hidden units while training */
     int64_t threads;     /* BLAS threads */
 } pf_learner_cfg;
 
@@ -51,6 +52,8 @@ typedef struct pf_learner_cfg {
      "training-time input feature dropout (strong view)"},                                         \
     {"noise", PF_PT_FLOAT, offsetof(T, m.noise), "0", 0, 100, NULL,                                \
      "training-time Gaussian feature noise std (strong view)"},                                    \
+    {"hidden_drop", PF_PT_FLOAT, offsetof(T, m.hidden_drop), "0", 0, 0.95, NULL,                   \
+     "training-time dropout of hidden units (inverted: inference uses every unit)"},               \
     {"threads", PF_PT_INT, offsetof(T, m.threads), "1", 1, 256, NULL, "BLAS threads for this node"}
 
 typedef struct pf_learner {
@@ -58,6 +61,7 @@ typedef struct pf_learner {
     pf_mlp *model;
     pf_optim *opt;
     pf_rng rng;
+    uint64_t seed;
     float *xbuf; /* augmented copy */
     size_t xcap;
 } pf_learner;

@@ -300,16 +300,39 @@ Test(learning, check_rejects_a_model_teacher_without_a_readable_file)
 
 TestSuite(train, .init = setup, .fini = teardown, .timeout = 120);
 
-Test(train, writes_a_model_that_loads_and_classifies_held_out_rows)
+/* The number after "key": in the JSON file at path (asserts it is there). */
+static double json_number(const char *path, const char *key)
 {
-    char cmd[4000], model[640];
-    snprintf(model, sizeof model, "%s/m.pfm", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char buf[4096], pat[64];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *a = strstr(buf, pat);
+    cr_assert_not_null(a, "no %s in %s", key, buf);
+    return atof(a + strlen(pat));
+}
+
+/* `pseudoflow train` on the blobs with extra options; the model goes to
+ * dir/NAME.pfm, the JSON to dir/NAME.json. */
+static void train_blobs(const char *name, const char *extra)
+{
+    char cmd[4000];
     snprintf(cmd, sizeof cmd,
              "'%s' train --images '%s/train-x.npy' --labels '%s/train-y.npy' --labeled 400 --seed 3 --hidden 32 "
-             "--epochs 30 --calibrate --out '%s' --test-images '%s/test-x.npy' --test-labels '%s/test-y.npy' --json "
-             "> '%s/train.json' 2> '%s/train.err'",
-             PF_BIN, dir, dir, model, dir, dir, dir, dir);
-    cr_assert_eq(system(cmd), 0, "train failed; see %s/train.err", dir);
+             "--epochs 30 %s --out '%s/%s.pfm' --test-images '%s/test-x.npy' --test-labels '%s/test-y.npy' --json "
+             "> '%s/%s.json' 2> '%s/%s.err'",
+             PF_BIN, dir, dir, extra, dir, name, dir, dir, dir, name, dir, name);
+    cr_assert_eq(system(cmd), 0, "train failed; see %s/%s.err", dir, name);
+}
+
+Test(train, writes_a_model_that_loads_and_classifies_held_out_rows)
+{
+    char model[640];
+    snprintf(model, sizeof model, "%s/m.pfm", dir);
+    train_blobs("m", "--calibrate");
     pf_mlp *m = NULL;
     cr_assert_eq(pf_mlp_load(model, &m), 0);
     cr_expect_eq(pf_mlp_input_dim(m), DIM);
@@ -317,21 +340,44 @@ Test(train, writes_a_model_that_loads_and_classifies_held_out_rows)
     float T = pf_mlp_temperature(m);
     cr_expect(T > 0.05f && T < 20.0f, "temperature %g", (double)T);
     char path[700];
-    snprintf(path, sizeof path, "%s/train.json", dir);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *a = strstr(buf, "\"accuracy\": ");
-    cr_assert_not_null(a, "no accuracy in %s", buf);
-    double acc = atof(a + strlen("\"accuracy\": "));
+    snprintf(path, sizeof path, "%s/m.json", dir);
+    double acc = json_number(path, "accuracy");
     cr_expect_gt(acc, 0.80, "held-out accuracy %.4f on well separated blobs", acc);
-    const char *lab = strstr(buf, "\"labeled\": ");
-    cr_assert_not_null(lab);
-    cr_expect_eq(atoi(lab + strlen("\"labeled\": ")), 320, "400 labels minus every 5th held out for calibration");
+    cr_expect_eq(json_number(path, "labeled"), 320, "400 labels minus every 5th held out for calibration");
     pf_mlp_destroy(&m);
+}
+
+Test(train, hidden_dropout_reaches_the_model_and_it_still_learns)
+{
+    train_blobs("plain", "");
+    train_blobs("hd", "--hidden-drop 0.5");
+    train_blobs("hd2", "--hidden-drop 0.5");
+    char a[640], b[640], c[640];
+    snprintf(a, sizeof a, "%s/plain.pfm", dir);
+    snprintf(b, sizeof b, "%s/hd.pfm", dir);
+    snprintf(c, sizeof c, "%s/hd2.pfm", dir);
+    pf_mlp *ma = NULL, *mb = NULL, *mc = NULL;
+    cr_assert_eq(pf_mlp_load(a, &ma), 0);
+    cr_assert_eq(pf_mlp_load(b, &mb), 0);
+    cr_assert_eq(pf_mlp_load(c, &mc), 0);
+    size_t P = pf_mlp_nparams(ma);
+    cr_assert_eq(pf_mlp_nparams(mb), P);
+    cr_expect_neq(memcmp(pf_mlp_params(ma), pf_mlp_params(mb), P * sizeof(float)), 0,
+                  "the same weights with and without hidden dropout");
+    cr_expect_eq(memcmp(pf_mlp_params(mb), pf_mlp_params(mc), P * sizeof(float)), 0,
+                 "the same seed and options gave different weights");
+    snprintf(b, sizeof b, "%s/hd.json", dir);
+    double acc = json_number(b, "accuracy");
+    cr_expect_gt(acc, 0.80, "held-out accuracy %.4f with hidden dropout 0.5", acc);
+    pf_mlp_destroy(&ma), pf_mlp_destroy(&mb), pf_mlp_destroy(&mc);
+
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "'%s' train --images x --labels y --out m --hidden-drop 1 > /dev/null 2> '%s/err'",
+             PF_BIN, dir);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+    snprintf(cmd, sizeof cmd, "grep -q -- '--hidden-drop expects a number in \\[0, 0.95\\]' '%s/err'", dir);
+    cr_assert_eq(system(cmd), 0);
 }
 
 Test(train, fails_with_usage_status_when_a_required_option_is_missing)

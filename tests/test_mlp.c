@@ -216,6 +216,82 @@ Test(mlp, input_gradient_through_standardization_matches_finite_differences)
     pf_mlp_destroy(&m);
 }
 
+/* Loss under hidden dropout with the masks of `seed` (re-seeded each call,
+ * so every evaluation draws the same masks). */
+static double dropout_loss(pf_mlp *m, const float *x, size_t n, const int32_t *y, uint64_t seed)
+{
+    double loss;
+    const float *g;
+    cr_assert_eq(pf_mlp_set_hidden_dropout(m, 0.3f, seed), 0);
+    cr_assert_eq(pf_mlp_loss_grad(m, x, n, y, NULL, NULL, 1.0f, &loss, &g), 0, "%s", pf_error_last());
+    return loss;
+}
+
+Test(mlp, hidden_dropout_gradient_matches_finite_differences_under_the_same_masks)
+{
+    pf_mlp *m = gradcheck_mlp(tiny, 4, 5);
+    float *x = normal_matrix(16, 4, 6);
+    int32_t y[16];
+    for (int i = 0; i < 16; i++) y[i] = i % 3;
+    size_t P = pf_mlp_nparams(m);
+    double full;
+    cr_assert_eq(pf_mlp_loss(m, x, 16, y, NULL, NULL, 1.0f, &full), 0);
+
+    const float *g;
+    double loss;
+    cr_assert_eq(pf_mlp_set_hidden_dropout(m, 0.3f, 9), 0);
+    cr_assert_eq(pf_mlp_loss_grad(m, x, 16, y, NULL, NULL, 1.0f, &loss, &g), 0);
+    float *ga = malloc(P * sizeof *ga);
+    memcpy(ga, g, P * sizeof *ga);
+    /* The masks are applied (the loss is not the whole network's) and are a
+     * function of the seed. */
+    cr_assert_gt(fabs(loss - full), 1e-4, "dropout loss %g equals the full loss %g", loss, full);
+    cr_assert_eq(dropout_loss(m, x, 16, y, 9), loss);
+
+    double gmax = 0.0, worst = 0.0;
+    for (size_t k = 0; k < P; k++)
+        gmax = fmax(gmax, fabs(ga[k]));
+    float *p = pf_mlp_params(m);
+    const float eps = 2e-3f;
+    for (size_t k = 0; k < P; k++) {
+        float saved = p[k];
+        p[k] = saved + eps;
+        float hp = p[k] - saved;
+        double lp = dropout_loss(m, x, 16, y, 9);
+        p[k] = saved - eps;
+        float hm = saved - p[k];
+        double lm = dropout_loss(m, x, 16, y, 9);
+        p[k] = saved;
+        double num = (lp - lm) / ((double)hp + (double)hm);
+        worst = fmax(worst, fabs(num - ga[k]) / fmax(fmax(fabs(num), fabs(ga[k])), 0.01 * gmax));
+    }
+    cr_assert_lt(worst, 1e-2, "relative error %g", worst);
+    free(ga);
+    free(x);
+    pf_mlp_destroy(&m);
+}
+
+Test(mlp, hidden_dropout_leaves_prediction_and_the_loss_of_the_whole_network_alone)
+{
+    pf_mlp *m = gradcheck_mlp(tiny, 4, 7);
+    float *x = normal_matrix(16, 4, 8);
+    int32_t y[16];
+    for (int i = 0; i < 16; i++) y[i] = i % 3;
+    float before[16 * 3], after[16 * 3];
+    double l0, l1;
+    cr_assert_eq(pf_mlp_forward(m, x, 16, before), 0);
+    cr_assert_eq(pf_mlp_loss(m, x, 16, y, NULL, NULL, 1.0f, &l0), 0);
+    cr_assert_eq(pf_mlp_set_hidden_dropout(m, 0.5f, 3), 0);
+    cr_assert_eq(pf_mlp_forward(m, x, 16, after), 0);
+    cr_assert_eq(pf_mlp_loss(m, x, 16, y, NULL, NULL, 1.0f, &l1), 0);
+    cr_assert_eq(memcmp(before, after, sizeof before), 0, "prediction changed under hidden dropout");
+    cr_assert_eq(l0, l1);
+    cr_assert_eq(pf_mlp_set_hidden_dropout(m, 1.0f, 3), PF_EINVAL);
+    cr_assert_eq(pf_mlp_set_hidden_dropout(m, -0.1f, 3), PF_EINVAL);
+    free(x);
+    pf_mlp_destroy(&m);
+}
+
 Test(mlp, temperature_scales_hard_loss_by_t_squared)
 {
     /* Logits 0 everywhere: s = 1/3 at any T, so L = ln 3 · T². */
