@@ -401,9 +401,10 @@ static const float *forward_rows(pf_mlp *m, const float *x, size_t n, float *out
             /* ReLU written so that NaN stays NaN (a NaN input must not look valid). */
             for (size_t k = 0; k < cnt; k++)
                 z[k] = z[k] < 0.0f ? 0.0f : z[k];
+            /* A dropped unit is z·0, not 0, so a NaN still shows. */
             if (p > 0.0f)
                 for (size_t k = 0; k < cnt; k++)
-                    z[k] = pf_rng_uniform(&m->drop_rng) < p ? 0.0f : z[k] * keep_scale;
+                    z[k] *= pf_rng_uniform(&m->drop_rng) < p ? 0.0f : keep_scale;
         }
         a = z;
     }
