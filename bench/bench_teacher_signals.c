@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "data/dataset.h"
+#include "models/loss.h"
 #include "models/mlp.h"
 #include "models/models.h"
 #include "models/rng.h"
@@ -119,21 +120,14 @@ static int hidden_features(pf_mlp *m, const float *x, size_t n, float **out, siz
     return 0;
 }
 
-/* Rows i of p [n, C] become softmax(logits / COS_T) of their cosines to the
+/* Rows i of p [n, C] become softmax(cos / COS_T) of their cosines to the
  * prototypes P [C, H] (unit rows); h [n, H]. */
 static void proto_probs(const float *h, size_t n, size_t H, const float *P, size_t C, float *p)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)C, (int)H, 1.0f / COS_T, h,
-                (int)H, P, (int)H, 0.0f, p, (int)C);
-    for (size_t i = 0; i < n; i++) {
-        float mx = p[i * C], z = 0.0f;
-        for (size_t c = 1; c < C; c++)
-            mx = fmaxf(mx, p[i * C + c]);
-        for (size_t c = 0; c < C; c++)
-            z += (p[i * C + c] = expf(p[i * C + c] - mx));
-        for (size_t c = 0; c < C; c++)
-            p[i * C + c] /= z;
-    }
+    /* Cos [n, C] = h [n, H] · P^T. */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)C, (int)H, 1.0f, h, (int)H, P,
+                (int)H, 0.0f, p, (int)C);
+    pf_loss_softmax(p, n, C, COS_T, p);
 }
 
 int main(int argc, char **argv)

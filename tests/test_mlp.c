@@ -58,15 +58,34 @@ static void blobs(size_t n, size_t dim, size_t classes, uint64_t seed, float *x,
     }
 }
 
+/* The loss at the current parameters: the whole network's, or with
+ * drop > 0 the loss under hidden dropout with the masks of `seed` (re-seeded
+ * at every call, so every evaluation draws the same masks). */
+static double loss_at(pf_mlp *m, const float *x, size_t n, const int32_t *t, const float *soft,
+                      const float *w, float T, float drop, uint64_t seed)
+{
+    double loss;
+    const float *g;
+    if (drop == 0.0f) {
+        cr_assert_eq(pf_mlp_loss(m, x, n, t, soft, w, T, &loss), 0, "%s", pf_error_last());
+        return loss;
+    }
+    cr_assert_eq(pf_mlp_set_hidden_dropout(m, drop, seed), 0);
+    cr_assert_eq(pf_mlp_loss_grad(m, x, n, t, soft, w, T, &loss, &g), 0, "%s", pf_error_last());
+    return loss;
+}
+
 /* Relative error of the analytic gradient against central differences of
  * the loss, max over parameters; small gradients are measured against 1% of
- * the largest one so rounding noise on near-zero entries does not count. */
-static double grad_check(pf_mlp *m, const float *x, size_t n, const int32_t *t, const float *soft,
-                         const float *w, float T)
+ * the largest one so rounding noise on near-zero entries does not count.
+ * drop > 0: both under hidden dropout with the masks of `seed`. */
+static double grad_check_masked(pf_mlp *m, const float *x, size_t n, const int32_t *t, const float *soft,
+                                const float *w, float T, float drop, uint64_t seed)
 {
     size_t P = pf_mlp_nparams(m);
     double loss;
     const float *g;
+    if (drop > 0.0f) cr_assert_eq(pf_mlp_set_hidden_dropout(m, drop, seed), 0);
     cr_assert_eq(pf_mlp_loss_grad(m, x, n, t, soft, w, T, &loss, &g), 0, "%s", pf_error_last());
     float *ga = malloc(P * sizeof *ga);
     memcpy(ga, g, P * sizeof *ga);
@@ -83,10 +102,10 @@ static double grad_check(pf_mlp *m, const float *x, size_t n, const int32_t *t, 
         double lp, lm;
         p[k] = saved + eps;
         float hp = p[k] - saved; /* the step actually taken in float */
-        pf_mlp_loss(m, x, n, t, soft, w, T, &lp);
+        lp = loss_at(m, x, n, t, soft, w, T, drop, seed);
         p[k] = saved - eps;
         float hm = saved - p[k];
-        pf_mlp_loss(m, x, n, t, soft, w, T, &lm);
+        lm = loss_at(m, x, n, t, soft, w, T, drop, seed);
         p[k] = saved;
         double num = (lp - lm) / ((double)hp + (double)hm);
         double err = fabs(num - ga[k]) / fmax(fmax(fabs(num), fabs(ga[k])), 0.01 * gmax);
@@ -96,6 +115,12 @@ static double grad_check(pf_mlp *m, const float *x, size_t n, const int32_t *t, 
     if (getenv("PF_TEST_VERBOSE"))
         fprintf(stderr, "grad check: worst relative error %.2e\n", worst);
     return worst;
+}
+
+static double grad_check(pf_mlp *m, const float *x, size_t n, const int32_t *t, const float *soft,
+                         const float *w, float T)
+{
+    return grad_check_masked(m, x, n, t, soft, w, T, 0.0f, 0);
 }
 
 /* The tiny net of the gradient checks: 4 inputs, two hidden ReLU layers. */
@@ -216,57 +241,21 @@ Test(mlp, input_gradient_through_standardization_matches_finite_differences)
     pf_mlp_destroy(&m);
 }
 
-/* Loss under hidden dropout with the masks of `seed` (re-seeded each call,
- * so every evaluation draws the same masks). */
-static double dropout_loss(pf_mlp *m, const float *x, size_t n, const int32_t *y, uint64_t seed)
-{
-    double loss;
-    const float *g;
-    cr_assert_eq(pf_mlp_set_hidden_dropout(m, 0.3f, seed), 0);
-    cr_assert_eq(pf_mlp_loss_grad(m, x, n, y, NULL, NULL, 1.0f, &loss, &g), 0, "%s", pf_error_last());
-    return loss;
-}
-
 Test(mlp, hidden_dropout_gradient_matches_finite_differences_under_the_same_masks)
 {
     pf_mlp *m = gradcheck_mlp(tiny, 4, 5);
     float *x = normal_matrix(16, 4, 6);
     int32_t y[16];
     for (int i = 0; i < 16; i++) y[i] = i % 3;
-    size_t P = pf_mlp_nparams(m);
-    double full;
-    cr_assert_eq(pf_mlp_loss(m, x, 16, y, NULL, NULL, 1.0f, &full), 0);
-
-    const float *g;
-    double loss;
-    cr_assert_eq(pf_mlp_set_hidden_dropout(m, 0.3f, 9), 0);
-    cr_assert_eq(pf_mlp_loss_grad(m, x, 16, y, NULL, NULL, 1.0f, &loss, &g), 0);
-    float *ga = malloc(P * sizeof *ga);
-    memcpy(ga, g, P * sizeof *ga);
     /* The masks are applied (the loss is not the whole network's) and are a
      * function of the seed. */
+    double full = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.0f, 0);
+    double loss = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9);
     cr_assert_gt(fabs(loss - full), 1e-4, "dropout loss %g equals the full loss %g", loss, full);
-    cr_assert_eq(dropout_loss(m, x, 16, y, 9), loss);
+    cr_assert_eq(loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9), loss);
 
-    double gmax = 0.0, worst = 0.0;
-    for (size_t k = 0; k < P; k++)
-        gmax = fmax(gmax, fabs(ga[k]));
-    float *p = pf_mlp_params(m);
-    const float eps = 2e-3f;
-    for (size_t k = 0; k < P; k++) {
-        float saved = p[k];
-        p[k] = saved + eps;
-        float hp = p[k] - saved;
-        double lp = dropout_loss(m, x, 16, y, 9);
-        p[k] = saved - eps;
-        float hm = saved - p[k];
-        double lm = dropout_loss(m, x, 16, y, 9);
-        p[k] = saved;
-        double num = (lp - lm) / ((double)hp + (double)hm);
-        worst = fmax(worst, fabs(num - ga[k]) / fmax(fmax(fabs(num), fabs(ga[k])), 0.01 * gmax));
-    }
-    cr_assert_lt(worst, 1e-2, "relative error %g", worst);
-    free(ga);
+    double err = grad_check_masked(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9);
+    cr_assert_lt(err, 1e-2, "relative error %g", err);
     free(x);
     pf_mlp_destroy(&m);
 }
