@@ -12,6 +12,9 @@
  *   softmax     the model's calibrated softmax (what mlp_teacher sends)
  *   views       the mean softmax over VIEWS noisy copies of each row (feature
  *               dropout 0.2, noise 0.1: the student's strong view)
+ *   views-std   the same mean, ranked by mean - KAPPA * std of the chosen
+ *               class's probability over the views (UPS, Rizve et al. 2021:
+ *               keep confident rows whose views also agree)
  *   knn         the K nearest labeled rows by cosine in the last hidden
  *               layer, votes weighted exp(cos / 0.1)
  *   softmax+knn, softmax+proto   the softmax averaged with the neighbour
@@ -37,6 +40,7 @@
 #include "runtime/error.h"
 
 #define VIEWS 8         /* noisy copies per row for `views` */
+#define KAPPA 2.0f      /* std penalty of `views-std` */
 #define VIEW_DROP 0.2f  /* the recipe's student drop= */
 #define VIEW_NOISE 0.1f /* and noise= */
 #define K 20            /* neighbours */
@@ -53,8 +57,10 @@ static int by_conf_desc(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-/* One line: precision of the top fraction c of rows by confidence. */
-static int report(const char *name, const float *p, const int32_t *truth, size_t n, size_t C)
+/* One line: precision of the top fraction c of rows by confidence: the top
+ * class's probability, or rank[i] when rank is not NULL. */
+static int report_ranked(const char *name, const float *p, const float *rank, const int32_t *truth,
+                         size_t n, size_t C)
 {
     static const double cov[] = {0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
     scored *r = malloc(n * sizeof *r);
@@ -63,7 +69,7 @@ static int report(const char *name, const float *p, const int32_t *truth, size_t
         size_t a = 0;
         for (size_t c = 1; c < C; c++)
             if (p[i * C + c] > p[i * C + a]) a = c;
-        r[i] = (scored){p[i * C + a], (int32_t)a == truth[i]};
+        r[i] = (scored){rank ? rank[i] : p[i * C + a], (int32_t)a == truth[i]};
     }
     qsort(r, n, sizeof *r, by_conf_desc);
     printf("%-14s", name);
@@ -77,6 +83,11 @@ static int report(const char *name, const float *p, const int32_t *truth, size_t
     printf("\n");
     free(r);
     return 0;
+}
+
+static int report(const char *name, const float *p, const int32_t *truth, size_t n, size_t C)
+{
+    return report_ranked(name, p, NULL, truth, n, C);
 }
 
 /* Last hidden layer [n, H] of x [n, d] (ReLU outputs), each row L2-normalized. */
@@ -197,9 +208,9 @@ int main(int argc, char **argv)
         goto out;
 
     /* views: noisy copies of the rows go through hu, their softmax through tmp. */
-    float *tmp = malloc(nu * C * sizeof *tmp);
-    if (!(hu = malloc(nu * dim * sizeof *hu)) || !tmp) {
-        free(tmp);
+    float *tmp = malloc(nu * C * sizeof *tmp), *sq = calloc(nu * C, sizeof *sq);
+    if (!(hu = malloc(nu * dim * sizeof *hu)) || !tmp || !sq) {
+        free(tmp), free(sq);
         goto oom;
     }
     for (int v = 0; v < VIEWS; v++) {
@@ -208,11 +219,25 @@ int main(int argc, char **argv)
             (rc = pf_mlp_predict_proba(m, hu, nu, T, tmp)) < 0)
             break;
         for (size_t k = 0; k < nu * C; k++)
-            acc[k] += tmp[k] / VIEWS;
+            acc[k] += tmp[k] / VIEWS, sq[k] += tmp[k] * tmp[k] / VIEWS;
+    }
+    free(hu), hu = NULL;
+    if (rc >= 0) { /* tmp[i] <- mean - KAPPA * std of row i's top class */
+        for (size_t i = 0; i < nu; i++) {
+            size_t a = 0;
+            for (size_t c = 1; c < C; c++)
+                if (acc[i * C + c] > acc[i * C + a]) a = c;
+            float mu = acc[i * C + a], var = sq[i * C + a] - mu * mu;
+            tmp[i] = mu - KAPPA * sqrtf(var > 0.0f ? var : 0.0f);
+        }
+    }
+    free(sq);
+    if (rc < 0 || (rc = report("views", acc, yu, nu, C)) < 0 ||
+        (rc = report_ranked("views-std", acc, tmp, yu, nu, C)) < 0) {
+        free(tmp);
+        goto out;
     }
     free(tmp);
-    free(hu), hu = NULL;
-    if (rc < 0 || (rc = report("views", acc, yu, nu, C)) < 0) goto out;
 
     if ((rc = hidden_features(m, xu, nu, &hu, &H)) < 0 ||
         (rc = hidden_features(m, xl, nl, &hl, &H)) < 0)

@@ -73,6 +73,20 @@ void pf_loss_smooth_target(int32_t y, size_t classes, float eps, float *q)
     q[y] += 1.0f - eps;
 }
 
+void pf_loss_sharpen(const float *p, size_t n, size_t classes, float T, float *q)
+{
+    double e = 1.0 / (double)T;
+    for (size_t i = 0; i < n; i++) {
+        const float *pi = p + i * classes;
+        float *qi = q + i * classes;
+        float mx = 0.0f;
+        for (size_t c = 0; c < classes; c++) mx = fmaxf(mx, pi[c]);
+        double sum = 0.0; /* (p / max)^(1/T): the largest term is 1, so sum >= 1 */
+        for (size_t c = 0; c < classes; c++) sum += qi[c] = (float)pow((double)pi[c] / mx, e);
+        for (size_t c = 0; c < classes; c++) qi[c] = (float)(qi[c] / sum);
+    }
+}
+
 int pf_loss_xent(const float *z, size_t n, size_t classes, const int32_t *targets,
                  const float *soft, const float *weights, float T, float *dz, double *loss)
 {

@@ -37,6 +37,15 @@ void pf_loss_softmax(const float *z, size_t n, size_t classes, float T, float *p
  * be in [0, classes) and eps in [0, 1] (callers validate: this cannot fail). */
 void pf_loss_smooth_target(int32_t y, size_t classes, float eps, float *q);
 
+/* Sharpening (MixMatch's, Berthelot et al. 2019): q [n, classes] row-wise
+ * proportional to p^(1/T), a distribution with the same argmax and lower
+ * entropy for T < 1. Cross-entropy against q (no gradient through it) has
+ * logit gradient p - q: a push towards a confident prediction, the
+ * entropy-minimization term of VAT+EntMin without negative targets. p rows
+ * are distributions (non-negative, not all 0); T finite > 0; q may equal p
+ * (callers validate: this cannot fail). */
+void pf_loss_sharpen(const float *p, size_t n, size_t classes, float T, float *q);
+
 /* Weighted mean cross-entropy of logits z [n, classes] against targets.
  *
  * targets: [n] class indices, or NULL. soft: [n, classes] non-negative

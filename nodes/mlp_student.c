@@ -29,6 +29,12 @@
  * Supervised cross-entropy uses only the rows with weight > 0: a rejected
  * row (weight 0, no target) is an input for VAT and nothing else.
  *
+ * Entropy minimization (entmin=lambda > 0; Grandvalet & Bengio 2005, the
+ * EntMin of VAT+EntMin): every unlabeled row also adds a row at its clean x
+ * trained towards sharpen(p, entmin_t) = p^(1/T) / sum (pf_loss_sharpen; no
+ * gradient through it) with weight lambda: the logit gradient p - q pushes
+ * each prediction towards its own argmax, away from the class boundaries.
+ *
  * Label smoothing (smooth=eps > 0; Szegedy et al. 2016, against label noise
  * as in Lukasik et al. 2020): a pseudo-label y (a hard target on a row
  * without a given label) becomes the soft target (1 - eps)*one_hot(y) +
@@ -76,6 +82,8 @@ typedef struct student_cfg {
     double vat;
     double vat_eps;
     double vat_xi;
+    double entmin;
+    double entmin_t;
     int64_t lr_decay_steps;
     char *save;
     int64_t seed;
@@ -100,6 +108,9 @@ static const pf_param student_params[] = {
                    "virtual adversarial training weight lambda on every unlabeled row received; 0 = off"),
     PF_PARAM_FLOAT(student_cfg, vat_eps, 6.0, 0, 1000, "VAT perturbation L2 norm, in input units"),
     PF_PARAM_FLOAT(student_cfg, vat_xi, 1e-3, 1e-9, 100, "VAT finite-difference step for the power iteration"),
+    PF_PARAM_FLOAT(student_cfg, entmin, 0.0, 0, 100,
+                   "entropy-minimization weight lambda on every unlabeled row received (sharpened targets); 0 = off"),
+    PF_PARAM_FLOAT(student_cfg, entmin_t, 0.5, 0.01, 1, "sharpening temperature of the entropy-minimization targets"),
     PF_PARAM_INT(student_cfg, lr_decay_steps, 0, 0, 1e12,
                  "cosine decay of lr to lr/20 over this many optimizer steps; 0 = constant lr"),
     PF_PARAM_STRING(student_cfg, save, "", "final model file; empty = <run_dir>/<node>.pfm"),
@@ -276,7 +287,7 @@ static void move_row(student *s, size_t j, size_t i)
     s->by[j] = s->by[i], s->bw[j] = s->bw[i], s->bu[j] = s->bu[i];
 }
 
-/* VAT: copy the unlabeled rows among [0, m) to vx, then keep only the rows
+/* VAT and entropy minimization: copy the unlabeled rows among [0, m) to vx, then keep only the rows
  * with weight > 0 at the front of the buffer (stable); returns their count
  * and sets *nv to the number of VAT rows. */
 static int split_vat(student *s, size_t m, size_t *ns, size_t *nv)
@@ -300,14 +311,13 @@ static int split_vat(student *s, size_t m, size_t *ns, size_t *nv)
     return 0;
 }
 
-/* Adversarial rows for vx [nv, dim] into x_out [nv, dim] and their targets
- * p = softmax(f(x)) into p_out [nv, classes] (see the top comment). */
-static int vat_rows(student *s, size_t nv, float *x_out, float *p_out)
+/* Adversarial rows for vx [nv, dim] into x_out [nv, dim], given their
+ * targets p = softmax(f(vx)) [nv, classes] (see the top comment). */
+static int vat_rows(student *s, size_t nv, float *x_out, const float *p)
 {
     size_t d = s->dim;
     pf_mlp *m = s->L.model;
-    int rc = pf_mlp_predict_proba(m, s->vx, nv, 1.0f, p_out);
-    if (rc < 0) return rc;
+    int rc;
     /* x + xi*d, d a random unit direction per row */
     for (size_t i = 0; i < nv; i++) {
         float *dx = x_out + i * d;
@@ -320,7 +330,7 @@ static int vat_rows(student *s, size_t nv, float *x_out, float *p_out)
         for (size_t j = 0; j < d; j++) dx[j] = s->vx[i * d + j] + a * dx[j];
     }
     double loss;
-    if ((rc = pf_mlp_input_grad(m, x_out, nv, NULL, p_out, NULL, 1.0f, &loss, s->vg)) < 0) return rc;
+    if ((rc = pf_mlp_input_grad(m, x_out, nv, NULL, p, NULL, 1.0f, &loss, s->vg)) < 0) return rc;
     /* r_adv = eps * g / ||g||, per row */
     for (size_t i = 0; i < nv; i++) {
         const float *g = s->vg + i * d;
@@ -337,9 +347,11 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
 {
     size_t d = s->dim, c = s->classes, nv = 0, m_all = m;
     int rc;
-    if (s->cfg.vat > 0 && (rc = split_vat(s, m, &m, &nv)) < 0) return rc;
+    if ((s->cfg.vat > 0 || s->cfg.entmin > 0) && (rc = split_vat(s, m, &m, &nv)) < 0) return rc;
     int cons = s->cfg.consistency > 0 && m > 0;
-    size_t sup = cons ? 2 * m : m, rows = sup + nv;
+    /* rows: [0, sup) supervised (augmented), then nvat VAT rows, then nent entropy rows */
+    size_t nvat = s->cfg.vat > 0 ? nv : 0, nent = s->cfg.entmin > 0 ? nv : 0;
+    size_t sup = cons ? 2 * m : m, rows = sup + nvat + nent;
     if (rows == 0) return 0;
     if (rows > s->tcap) {
         GROW(s->tx, rows * d, "a training step");
@@ -376,9 +388,17 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
     }
     for (int64_t k = 0; k < s->cfg.steps; k++) {
         double loss;
-        if (nv) { /* fresh adversarial rows for every step: r_adv depends on the weights */
-            if ((rc = vat_rows(s, nv, s->tx + sup * d, s->tsoft + sup * c)) < 0) return rc;
-            for (size_t i = sup; i < rows; i++) s->ty[i] = -1, s->tw[i] = (float)s->cfg.vat;
+        if (nv) { /* fresh p (and r_adv) for every step: both depend on the weights */
+            float *p = s->tsoft + sup * c; /* the first unlabeled block's targets */
+            if ((rc = pf_mlp_predict_proba(s->L.model, s->vx, nv, 1.0f, p)) < 0) return rc;
+            if (nvat && (rc = vat_rows(s, nv, s->tx + sup * d, p)) < 0) return rc;
+            if (nent) {
+                size_t e = sup + nvat;
+                memcpy(s->tx + e * d, s->vx, nv * d * sizeof *s->tx);
+                pf_loss_sharpen(p, nv, c, (float)s->cfg.entmin_t, s->tsoft + e * c);
+            }
+            for (size_t i = sup; i < rows; i++)
+                s->ty[i] = -1, s->tw[i] = (float)(i < sup + nvat ? s->cfg.vat : s->cfg.entmin);
         }
         rc = pf_learner_train_prefix(&s->L, s->tx, rows, sup, s->ty, s->tsoft, s->tw, (float)s->cfg.temperature,
                                      &loss);
@@ -398,7 +418,8 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
         pf_ctx_gauge(ctx, "loss", loss);
     }
     pf_ctx_count(ctx, "trained", (double)m_all);
-    if (nv) pf_ctx_count(ctx, "vat_rows", (double)nv);
+    if (nvat) pf_ctx_count(ctx, "vat_rows", (double)nvat);
+    if (nent) pf_ctx_count(ctx, "entmin_rows", (double)nent);
     if (pf_mlp_get_counters(s->L.model).steps >= s->last_publish_step + (uint64_t)s->cfg.publish_every)
         return publish(s, ctx, 0);
     return 0;

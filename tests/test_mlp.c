@@ -312,6 +312,34 @@ Test(mlp, smoothed_target_puts_eps_over_classes_everywhere_and_the_rest_on_y)
     cr_assert_float_eq(soft, hard, 1e-6);
 }
 
+Test(mlp, sharpened_target_is_p_to_the_one_over_t_renormalized)
+{
+    /* p = (0.5, 0.3, 0.2), T = 0.5: squares 0.25, 0.09, 0.04 over 0.38. */
+    float p[6] = {0.5f, 0.3f, 0.2f, 0.0f, 1.0f, 0.0f}, q[6];
+    pf_loss_sharpen(p, 2, 3, 0.5f, q);
+    cr_assert_float_eq(q[0], 0.25f / 0.38f, 1e-6);
+    cr_assert_float_eq(q[1], 0.09f / 0.38f, 1e-6);
+    cr_assert_float_eq(q[2], 0.04f / 0.38f, 1e-6);
+    /* a one-hot row stays one-hot (zeros stay zero) */
+    cr_assert_float_eq(q[3], 0.0f, 1e-9);
+    cr_assert_float_eq(q[4], 1.0f, 1e-9);
+    cr_assert_float_eq(q[5], 0.0f, 1e-9);
+    /* T = 1 leaves p as it is; in place works */
+    pf_loss_sharpen(p, 2, 3, 1.0f, p);
+    cr_assert_float_eq(p[0], 0.5f, 1e-6);
+    cr_assert_float_eq(p[1], 0.3f, 1e-6);
+    cr_assert_float_eq(p[2], 0.2f, 1e-6);
+    /* cross-entropy against q has logit gradient softmax(z) - q: with
+     * z = log p, that is p - q, towards the argmax */
+    float z[3] = {logf(0.5f), logf(0.3f), logf(0.2f)}, dz[3];
+    int32_t none = -1;
+    double l;
+    cr_assert_eq(pf_loss_xent(z, 1, 3, &none, q, NULL, 1.0f, dz, &l), 0);
+    cr_assert_float_eq(dz[0], 0.5f - q[0], 1e-6);
+    cr_assert_lt(dz[0], 0.0f, "the top class's logit must go up");
+    cr_assert_gt(dz[2], 0.0f, "the bottom class's logit must go down");
+}
+
 Test(mlp, sgd_weight_decay_step_follows_the_l2_gradient)
 {
     /* SGD, no momentum, lr η: θ1 = θ0 − η(∇L + λθ0) on weights, θ0 − η∇L on
