@@ -34,6 +34,10 @@
  * trained towards sharpen(p, entmin_t) = p^(1/T) / sum (pf_loss_sharpen; no
  * gradient through it) with weight lambda: the logit gradient p - q pushes
  * each prediction towards its own argmax, away from the class boundaries.
+ * A young model's argmax is mostly wrong and entmin would lock it in (on
+ * the test blobs, from step 0: half the accuracy), so the weight ramps up
+ * over entmin_rampup steps as lambda * exp(-5 (1 - t/N)^2) (Laine & Aila
+ * 2017's ramp).
  *
  * Label smoothing (smooth=eps > 0; Szegedy et al. 2016, against label noise
  * as in Lukasik et al. 2020): a pseudo-label y (a hard target on a row
@@ -84,6 +88,7 @@ typedef struct student_cfg {
     double vat_xi;
     double entmin;
     double entmin_t;
+    int64_t entmin_rampup;
     int64_t lr_decay_steps;
     char *save;
     int64_t seed;
@@ -111,6 +116,8 @@ static const pf_param student_params[] = {
     PF_PARAM_FLOAT(student_cfg, entmin, 0.0, 0, 100,
                    "entropy-minimization weight lambda on every unlabeled row received (sharpened targets); 0 = off"),
     PF_PARAM_FLOAT(student_cfg, entmin_t, 0.5, 0.01, 1, "sharpening temperature of the entropy-minimization targets"),
+    PF_PARAM_INT(student_cfg, entmin_rampup, 1000, 0, 1e12,
+                 "optimizer steps over which the entmin weight ramps up from ~0 (exp(-5(1-t/N)^2))"),
     PF_PARAM_INT(student_cfg, lr_decay_steps, 0, 0, 1e12,
                  "cosine decay of lr to lr/20 over this many optimizer steps; 0 = constant lr"),
     PF_PARAM_STRING(student_cfg, save, "", "final model file; empty = <run_dir>/<node>.pfm"),
@@ -397,8 +404,13 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
                 memcpy(s->tx + e * d, s->vx, nv * d * sizeof *s->tx);
                 pf_loss_sharpen(p, nv, c, (float)s->cfg.entmin_t, s->tsoft + e * c);
             }
+            double went = s->cfg.entmin, t = (double)pf_mlp_get_counters(s->L.model).steps;
+            if (t < (double)s->cfg.entmin_rampup) {
+                double r = 1.0 - t / (double)s->cfg.entmin_rampup;
+                went *= exp(-5.0 * r * r);
+            }
             for (size_t i = sup; i < rows; i++)
-                s->ty[i] = -1, s->tw[i] = (float)(i < sup + nvat ? s->cfg.vat : s->cfg.entmin);
+                s->ty[i] = -1, s->tw[i] = (float)(i < sup + nvat ? s->cfg.vat : went);
         }
         rc = pf_learner_train_prefix(&s->L, s->tx, rows, sup, s->ty, s->tsoft, s->tw, (float)s->cfg.temperature,
                                      &loss);

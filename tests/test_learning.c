@@ -286,6 +286,31 @@ Test(learning, label_smoothing_makes_the_student_less_confident)
     cr_assert_gt(smooth, hard - 0.05, "smoothing cost more than 5 points: %.4f against %.4f", smooth, hard);
 }
 
+/* entmin=1: every unlabeled row (here all of them reach the student with
+ * weight 0, policy=none) is also trained towards its own sharpened
+ * prediction, so the student must end more sure of itself on held-out rows
+ * than the same labels-only student, and classify about as well. */
+Test(learning, entropy_minimization_makes_the_student_more_confident)
+{
+    const char *filter = "policy=none, unlabeled_to_student=1";
+    double plain = run_graph("plain", 0, MLP_TEACHER, filter);
+    student_extra = ", entmin=1";
+    double ent = run_graph("entmin", 0, MLP_TEACHER, filter);
+    student_extra = "";
+    char path[640], cmd[1400];
+    snprintf(path, sizeof path, "%s/plain/student.pfm", dir);
+    double conf_plain = mean_confidence(path);
+    snprintf(path, sizeof path, "%s/entmin/student.pfm", dir);
+    double conf_ent = mean_confidence(path);
+    cr_log_info("labels only: accuracy %.4f, confidence %.4f; entmin=1: accuracy %.4f, confidence %.4f", plain,
+                conf_plain, ent, conf_ent);
+    snprintf(cmd, sizeof cmd, "grep -q '\"entmin_rows\": [1-9]' '%s/entmin/stats.json'", dir);
+    cr_expect_eq(system(cmd), 0, "the student counted no entropy-minimization rows");
+    cr_assert_gt(conf_ent, conf_plain + 0.03, "entmin did not raise the confidence: %.4f against %.4f", conf_ent,
+                 conf_plain);
+    cr_assert_gt(ent, plain - 0.05, "entmin cost more than 5 points: %.4f against %.4f", ent, plain);
+}
+
 Test(learning, check_rejects_a_model_teacher_without_a_readable_file)
 {
     char graph[640], cmd[1400];
