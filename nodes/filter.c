@@ -55,6 +55,7 @@
  * al. 2018). The decisions on `labels` are the same either way, so the
  * sampler stores and the evaluator scores exactly the accepted ones.
  */
+#include "models/loss.h"
 #include "nodes/policy.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -144,8 +145,7 @@ static int reserve(filter *f, size_t n, size_t dim, size_t classes)
 {
     if (n <= f->cap && dim <= f->dim && classes <= f->classes) return 0;
     size_t cap = n > f->cap ? n : f->cap;
-    f->dim = dim > f->dim ? dim : f->dim;
-    f->classes = classes > f->classes ? classes : f->classes;
+    size_t fdim = dim > f->dim ? dim : f->dim, fclasses = classes > f->classes ? classes : f->classes;
 #define GROW(p, count)                                                                             \
     do {                                                                                           \
         void *q = realloc((p), (count) * sizeof *(p) + 1);                                         \
@@ -160,12 +160,12 @@ static int reserve(filter *f, size_t n, size_t dim, size_t classes)
     GROW(f->flags, cap);
     GROW(f->acc_flags, cap);
     GROW(f->acc_ids, cap);
-    GROW(f->acc_x, cap * f->dim);
-    GROW(f->acc_soft, cap * f->classes);
-    GROW(f->acc_probs, cap * f->classes);
-    GROW(f->aligned, cap * f->classes);
+    GROW(f->acc_x, cap * fdim);
+    GROW(f->acc_soft, cap * fclasses);
+    GROW(f->acc_probs, cap * fclasses);
+    GROW(f->aligned, cap * fclasses);
 #undef GROW
-    f->cap = cap;
+    f->cap = cap, f->dim = fdim, f->classes = fclasses; /* only once every buffer has its size */
     return 0;
 }
 
@@ -230,14 +230,13 @@ static int filter_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg)
         memcpy(f->acc_x + k * dim, b->x + i * dim, dim * sizeof(float));
         memcpy(f->acc_probs + k * c, p, c * sizeof(float));
         if (f->cfg.soft) {
-            /* Sharpen: q_c ∝ p_c^(1/T); given labels stay one-hot. */
+            /* Sharpen: q_c ∝ p_c^(1/T) (relative to the row's largest p, so
+             * no row underflows to 0/0); given labels stay one-hot. */
             float *q = f->acc_soft + k * c;
-            double z = 0;
-            for (size_t j = 0; j < c; j++) {
-                q[j] = given >= 0 ? (j == (size_t)given) : powf(p[j], (float)(1.0 / f->cfg.sharpen));
-                z += q[j];
-            }
-            for (size_t j = 0; j < c; j++) q[j] = (float)(q[j] / z);
+            if (given >= 0)
+                for (size_t j = 0; j < c; j++) q[j] = j == (size_t)given;
+            else
+                pf_loss_sharpen(p, 1, c, (float)f->cfg.sharpen, q);
         }
         k++;
     }

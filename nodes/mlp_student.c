@@ -27,7 +27,9 @@
  * These rows join the supervised ones in the same optimizer step and are not
  * augmented by drop/noise (their perturbation is already the worst one).
  * Supervised cross-entropy uses only the rows with weight > 0: a rejected
- * row (weight 0, no target) is an input for VAT and nothing else.
+ * row (weight 0, no target) is an input for VAT and entmin, or, without
+ * them, for consistency, and never a mixup partner (its target is a
+ * placeholder).
  *
  * Entropy minimization (entmin=lambda > 0; Grandvalet & Bengio 2005, the
  * EntMin of VAT+EntMin): every unlabeled row also adds a row at its clean x
@@ -37,7 +39,15 @@
  * A young model's argmax is mostly wrong and entmin would lock it in (on
  * the test blobs, from step 0: half the accuracy), so the weight ramps up
  * over entmin_rampup steps as lambda * exp(-5 (1 - t/N)^2) (Laine & Aila
- * 2017's ramp).
+ * 2017's ramp). The step's loss is a mean over all its rows (pf_loss_xent),
+ * VAT and entmin rows included, as every row is one more sample of the same
+ * objective. (Rescaling the other terms by rows / (rows - entmin rows)
+ * instead made that factor swing from 1 to 32 between minibatches of the
+ * test blobs, where few rows carry a label, and left the student less sure
+ * of itself than without entmin.)
+ *
+ * VAT, entmin and consistency targets are probabilities at T = 1, so they
+ * need temperature=1 (checked at start).
  *
  * Label smoothing (smooth=eps > 0; Szegedy et al. 2016, against label noise
  * as in Lukasik et al. 2020): a pseudo-label y (a hard target on a row
@@ -130,7 +140,7 @@ enum { PORT_IN, PORT_MODEL };
 
 static const pf_port_spec student_ports[] = {
     {"in", PF_IN, PF_DATA, PF_PORT_REQUIRED,
-     "samples with targets, weights (and soft targets); unlabeled ones also feed VAT, weight 0 = VAT only"},
+     "samples with targets, weights (and soft targets); unlabeled ones also feed VAT/entmin, weight 0 = only those"},
     {"model", PF_OUT, PF_PUBSUB, 0, "model snapshots, every publish_every steps and at the end"},
     {NULL},
 };
@@ -149,13 +159,13 @@ typedef struct student {
     /* pending rows, [cap] each (x: [cap, dim], soft: [cap, classes]) */
     float *bx, *bsoft, *bw;
     int32_t *by;
-    uint8_t *bu; /* [cap] 1 = no given label: a VAT row */
+    uint8_t *bu; /* [cap] 1 = no given label: a VAT/entmin row */
     size_t bn, bcap;
-    /* one training step's 2m rows (consistency doubles them) */
+    /* one training step's rows: supervised (doubled by consistency), VAT, entmin */
     float *tx, *tsoft, *tw;
     int32_t *ty;
     size_t tcap;
-    /* VAT work: clean unlabeled rows and their input gradients, [vcap, dim] each */
+    /* clean unlabeled rows (VAT, entmin) and their input gradients (VAT), [vcap, dim] each */
     float *vx, *vg;
     size_t vcap;
     int32_t *pred;
@@ -167,6 +177,11 @@ static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
     const student_cfg *cfg = cfgp;
     student *s = calloc(1, sizeof *s);
     if (!s) return pf_errorf(PF_ENOMEM, "mlp_student: out of memory");
+    if (cfg->temperature != 1.0 && (cfg->vat > 0 || cfg->entmin > 0 || cfg->consistency > 0)) {
+        free(s);
+        return pf_errorf(PF_EINVAL, "mlp_student: temperature=%g needs vat=0, entmin=0 and consistency=0 (their "
+                                    "targets are probabilities at T=1)", cfg->temperature);
+    }
     s->cfg = *cfg;
     s->seed = cfg->seed >= 0 ? (uint64_t)cfg->seed : pf_ctx_seed(ctx);
     snprintf(s->ckpt, sizeof s->ckpt, "%s/%s.ckpt.pfm", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
@@ -262,13 +277,19 @@ static double gamma_draw(pf_rng *r, double a)
 /* Mixup (Zhang et al. 2018, as in MixMatch): row i becomes
  * lam*row_i + (1-lam)*row_j for a random partner j, lam = max(l, 1-l) with
  * l ~ Beta(a, a), so the mixed row stays closest to its own; features,
- * target distributions and weights are mixed alike. Reads the buffer, writes
- * rows [0, m) of the step (targets become soft: ty = -1). */
+ * target distributions and weights are mixed alike. Only rows with weight
+ * > 0 mix, with each other: a rejected row's target is a placeholder, not a
+ * label, and it stays as it is (weight 0). Reads the buffer, writes rows
+ * [0, m) of the step (mixed targets become soft: ty = -1). */
 static void mix_rows(student *s, size_t m)
 {
-    size_t d = s->dim, c = s->classes;
+    size_t d = s->dim, c = s->classes, w = 0;
+    for (size_t i = 0; i < m; i++) w += s->bw[i] > 0;
     for (size_t i = 0; i < m; i++) {
-        size_t j = pf_rng_below(&s->L.rng, m);
+        if (!(s->bw[i] > 0)) continue;
+        size_t r = pf_rng_below(&s->L.rng, w), j = 0; /* j: the r-th row with weight > 0 */
+        for (;; j++)
+            if (s->bw[j] > 0 && r-- == 0) break;
         double g1 = gamma_draw(&s->L.rng, s->cfg.mixup), g2 = gamma_draw(&s->L.rng, s->cfg.mixup);
         float lam = (float)(g1 / (g1 + g2 + 1e-300));
         if (lam < 0.5f) lam = 1 - lam;
@@ -294,16 +315,16 @@ static void move_row(student *s, size_t j, size_t i)
     s->by[j] = s->by[i], s->bw[j] = s->bw[i], s->bu[j] = s->bu[i];
 }
 
-/* VAT and entropy minimization: copy the unlabeled rows among [0, m) to vx, then keep only the rows
- * with weight > 0 at the front of the buffer (stable); returns their count
- * and sets *nv to the number of VAT rows. */
-static int split_vat(student *s, size_t m, size_t *ns, size_t *nv)
+/* VAT and entmin: copy the unlabeled rows among [0, m) to vx and set *nv
+ * to their count, then keep only the rows with weight > 0 at the front of
+ * the buffer (stable) and set *ns to their count. */
+static int split_unlabeled(student *s, size_t m, size_t *ns, size_t *nv)
 {
     size_t d = s->dim, u = 0;
     for (size_t i = 0; i < m; i++) u += s->bu[i];
     if (u > s->vcap) {
-        GROW(s->vx, u * d, "VAT rows");
-        GROW(s->vg, u * d, "VAT rows");
+        GROW(s->vx, u * d, "VAT/entmin rows");
+        if (s->cfg.vat > 0) GROW(s->vg, u * d, "VAT rows");
         s->vcap = u;
     }
     size_t k = 0, j = 0;
@@ -349,12 +370,19 @@ static int vat_rows(student *s, size_t nv, float *x_out, const float *p)
     return 0;
 }
 
+static int all_finite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
 /* One training step on rows [0, m) of the buffer. */
 static int train_rows(student *s, pf_ctx *ctx, size_t m)
 {
     size_t d = s->dim, c = s->classes, nv = 0, m_all = m;
     int rc;
-    if ((s->cfg.vat > 0 || s->cfg.entmin > 0) && (rc = split_vat(s, m, &m, &nv)) < 0) return rc;
+    if ((s->cfg.vat > 0 || s->cfg.entmin > 0) && (rc = split_unlabeled(s, m, &m, &nv)) < 0) return rc;
     int cons = s->cfg.consistency > 0 && m > 0;
     /* rows: [0, sup) supervised (augmented), then nvat VAT rows, then nent entropy rows */
     size_t nvat = s->cfg.vat > 0 ? nv : 0, nent = s->cfg.entmin > 0 ? nv : 0;
@@ -380,7 +408,8 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
             return rc;
         if ((rc = pf_mlp_predict_proba(s->L.model, wx, m, 1.0f, s->tsoft + m * c)) < 0) return rc;
         memcpy(wx, s->bx, m * d * sizeof *wx); /* the strong view is made from the clean row by the learner */
-        /* The batch loss is a mean over 2m rows: doubling the weights keeps each term's scale. */
+        /* The supervised loss is then a mean over 2m rows: doubling the weights keeps each term's scale
+         * (VAT rows, when on, dilute both alike, as they always have). */
         for (size_t i = 0; i < m; i++) {
             s->tw[i] *= 2.0f;
             s->ty[m + i] = -1;
@@ -393,17 +422,19 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
         double f = 0.05 + 0.95 * 0.5 * (1 + cos(M_PI * t));
         if ((rc = pf_optim_set_lr(s->L.opt, (float)(s->cfg.l.lr * f))) < 0) return rc;
     }
+    if (nent) memcpy(s->tx + (sup + nvat) * d, s->vx, nv * d * sizeof *s->tx); /* clean rows, every step */
     for (int64_t k = 0; k < s->cfg.steps; k++) {
         double loss;
         if (nv) { /* fresh p (and r_adv) for every step: both depend on the weights */
             float *p = s->tsoft + sup * c; /* the first unlabeled block's targets */
             if ((rc = pf_mlp_predict_proba(s->L.model, s->vx, nv, 1.0f, p)) < 0) return rc;
-            if (nvat && (rc = vat_rows(s, nv, s->tx + sup * d, p)) < 0) return rc;
-            if (nent) {
-                size_t e = sup + nvat;
-                memcpy(s->tx + e * d, s->vx, nv * d * sizeof *s->tx);
-                pf_loss_sharpen(p, nv, c, (float)s->cfg.entmin_t, s->tsoft + e * c);
+            if (!all_finite(p, nv * c)) { /* diverged logits: drop the minibatch, keep the model */
+                pf_ctx_count(ctx, "dropped_batches", 1);
+                PF_WARN("dropped a minibatch: the model's predictions on its unlabeled rows are not finite");
+                return 0;
             }
+            if (nvat && (rc = vat_rows(s, nv, s->tx + sup * d, p)) < 0) return rc;
+            if (nent) pf_loss_sharpen(p, nv, c, (float)s->cfg.entmin_t, s->tsoft + (sup + nvat) * c);
             double went = s->cfg.entmin, t = (double)pf_mlp_get_counters(s->L.model).steps;
             if (t < (double)s->cfg.entmin_rampup) {
                 double r = 1.0 - t / (double)s->cfg.entmin_rampup;
