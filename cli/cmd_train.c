@@ -32,12 +32,16 @@
 #include "nodes/learner.h"
 #include "runtime/error.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MIN_STD 0.1f        /* standardization floor: border pixels are ~always 0 */
 #define HOLDOUT_EVERY 5     /* --calibrate: every 5th labeled row calibrates */
@@ -49,6 +53,8 @@ static const char train_help[] =
     "Train an MLP (or softmax regression) offline on a labeled data file and save\n"
     "it as a model file that `model_teacher path=MODEL` loads. With --labeled N only\n"
     "the N labels idx_source would keep visible for the same --seed are used.\n"
+    "Values go after the option or after '=' (--epochs 20, --epochs=20). Every\n"
+    "option and the directory of --out are checked before any data is read.\n"
     "\n"
     "data:\n"
     "  --images F          features: IDX (.gz ok), .npy, .fvecs or .csv (required)\n"
@@ -110,35 +116,134 @@ static int parse_num(const char *opt, const char *v, double lo, double hi, doubl
     return 0;
 }
 
+/* Strict: an optional sign and decimal digits, the whole string, in [lo, hi]
+ * ("2.7", "1e3", " 5" and "" are refused, never truncated). */
+static int parse_int(const char *opt, const char *v, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    int digits_first = isdigit((unsigned char)v[0]) || ((v[0] == '-' || v[0] == '+') && isdigit((unsigned char)v[1]));
+    if (!digits_first || errno || *end || x < lo || x > hi) {
+        fprintf(stderr, "pseudoflow train: %s expects a whole number in [%lld, %lld], got '%s'\n", opt, lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* --hidden is checked here, with the other flags, not after the data loaded:
+ * the same rule pf_learner_init applies (pf_learner_sizes), for any dim. */
+static int check_hidden(const char *hidden)
+{
+    uint32_t sizes[PF_LEARNER_MAX_LAYERS];
+    size_t ns;
+    if (pf_learner_sizes(hidden, 1, 2, sizes, &ns) == 0) return 0;
+    const char *why = pf_error_last(); /* "hidden: width 0 is outside [1, N]", "hidden: expected ..." */
+    if (!strncmp(why, "hidden: ", 8)) why += 8;
+    if (!strncmp(why, "expected", 8))
+        why = "expected comma-separated widths like 256 or 512,256 (\"\" = softmax regression)";
+    fprintf(stderr, "pseudoflow train: --hidden '%s': %s\n", hidden, why);
+    return -1;
+}
+
+/* The model is written last, after all the training: find out now if it
+ * cannot be. Checks that --out's directory exists and is writable and that
+ * --out is not a directory, without creating anything (pf_mlp_save writes a
+ * temporary file there and renames it). Prints the problem; returns 0 or -1. */
+static int check_out(const char *out)
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s", out) >= (int)sizeof dir) {
+        fprintf(stderr, "pseudoflow train: --out: path too long: '%s'\n", out);
+        return -1;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = '\0'; /* "/m.pfm": the root */
+    else *slash = '\0';
+    struct stat st;
+    if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "pseudoflow train: --out '%s' is a directory; name the model file to write\n", out);
+        return -1;
+    }
+    if (stat(dir, &st) != 0) {
+        fprintf(stderr, "pseudoflow train: --out '%s': directory '%s': %s\n", out, dir,
+                errno == ENOENT ? "does not exist" : strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "pseudoflow train: --out '%s': '%s' is not a directory\n", out, dir);
+        return -1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "pseudoflow train: --out '%s': cannot write in '%s': %s\n", out, dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Options that take a value (as "--opt V" or "--opt=V"); the rest are flags. */
+static const char *const value_opts[] = {
+    "--images", "--labels", "--test-images", "--test-labels", "--out", "--hidden", "--optimizer", "--labeled",
+    "--seed", "--limit", "--epochs", "--batch", "--threads", "--lr", "--weight-decay", "--drop", "--noise",
+    "--hidden-drop", NULL};
+
+static int takes_value(const char *a)
+{
+    for (const char *const *p = value_opts; *p; p++)
+        if (!strcmp(a, *p)) return 1;
+    return 0;
+}
+
 /* Returns 0, or 2 (usage) with the message printed. */
 static int parse(int argc, char **argv, train_opts *o)
 {
     *o = (train_opts){.labeled = -1, .epochs = 50, .batch = 64, .threads = 1, .standardize = 1};
     o->l = (pf_learner_cfg){.hidden = "256", .lr = 0.001, .momentum = 0.9, .weight_decay = 1e-4, .threads = 1};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double x = 0;
-        int flag = 1, rc = 0;
+        const char *a = argv[i], *v = NULL;
+        char name[32]; /* "--opt" of "--opt=V": longer than any option */
+        const char *eq = strncmp(a, "--", 2) ? NULL : strchr(a, '=');
+        if (eq) {
+            size_t len = (size_t)(eq - a);
+            if (len >= sizeof name) len = sizeof name - 1; /* then unknown below */
+            memcpy(name, a, len), name[len] = '\0';
+            a = name, v = eq + 1;
+        }
+        int flag = 1;
         if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--calibrate")) o->calibrate = 1;
         else if (!strcmp(a, "--no-standardize")) o->standardize = 0;
         else if (!strcmp(a, "--constant-lr")) o->constant_lr = 1;
         else if (!strcmp(a, "--eval-every-epoch")) o->eval_each = 1;
         else flag = 0;
-        if (flag) continue;
-        if (!v) {
-            fprintf(stderr, "pseudoflow train: %s: %s\n", a,
-                    strncmp(a, "--", 2) ? "unexpected argument" : "unknown option or missing value");
+        if (flag && eq) {
+            fprintf(stderr, "pseudoflow train: %s takes no value, got '%s'\n", a, argv[i]);
             return 2;
         }
-        i++;
+        if (flag) continue;
+        if (!takes_value(a)) {
+            if (strncmp(a, "--", 2)) fprintf(stderr, "pseudoflow train: unexpected argument '%s' (see --help)\n", a);
+            else fprintf(stderr, "pseudoflow train: unknown option '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
+        /* A value that looks like an option means the value was forgotten:
+         * "--images --labels y" must not read "--labels" as a file name. */
+        if (!eq) v = i + 1 < argc && strncmp(argv[i + 1], "--", 2) ? argv[++i] : NULL;
+        if (!v || (!*v && strcmp(a, "--hidden"))) {
+            fprintf(stderr, "pseudoflow train: %s needs a value (see --help)\n", a);
+            return 2;
+        }
+        double x = 0;
+        long long n = 0;
+        int rc = 0;
         if (!strcmp(a, "--images")) o->images = v;
         else if (!strcmp(a, "--labels")) o->labels = v;
         else if (!strcmp(a, "--test-images")) o->test_images = v;
         else if (!strcmp(a, "--test-labels")) o->test_labels = v;
         else if (!strcmp(a, "--out")) o->out = v;
-        else if (!strcmp(a, "--hidden")) o->l.hidden = (char *)v;
+        else if (!strcmp(a, "--hidden")) (rc = check_hidden(v)), o->l.hidden = (char *)v;
         else if (!strcmp(a, "--optimizer")) {
             if (strcmp(v, "adam") && strcmp(v, "sgd")) {
                 fprintf(stderr, "pseudoflow train: --optimizer expects adam or sgd, got '%s'\n", v);
@@ -146,21 +251,17 @@ static int parse(int argc, char **argv, train_opts *o)
             }
             o->l.optimizer = !strcmp(v, "sgd");
         }
-        else if (!strcmp(a, "--labeled")) (rc = parse_num(a, v, -1, 1e12, &x)), o->labeled = (long long)x;
-        else if (!strcmp(a, "--seed")) (rc = parse_num(a, v, 0, 1e18, &x)), o->seed = (long long)x;
-        else if (!strcmp(a, "--limit")) (rc = parse_num(a, v, 0, 1e12, &x)), o->limit = (long long)x;
-        else if (!strcmp(a, "--epochs")) (rc = parse_num(a, v, 1, 1e6, &x)), o->epochs = (long long)x;
-        else if (!strcmp(a, "--batch")) (rc = parse_num(a, v, 1, 65536, &x)), o->batch = (long long)x;
-        else if (!strcmp(a, "--threads")) (rc = parse_num(a, v, 1, 256, &x)), o->l.threads = (int64_t)x;
+        else if (!strcmp(a, "--labeled")) (rc = parse_int(a, v, -1, 1000000000000LL, &n)), o->labeled = n;
+        else if (!strcmp(a, "--seed")) (rc = parse_int(a, v, 0, LLONG_MAX, &n)), o->seed = n;
+        else if (!strcmp(a, "--limit")) (rc = parse_int(a, v, 0, 1000000000000LL, &n)), o->limit = n;
+        else if (!strcmp(a, "--epochs")) (rc = parse_int(a, v, 1, 1000000, &n)), o->epochs = n;
+        else if (!strcmp(a, "--batch")) (rc = parse_int(a, v, 1, 65536, &n)), o->batch = n;
+        else if (!strcmp(a, "--threads")) (rc = parse_int(a, v, 1, 256, &n)), o->l.threads = n;
         else if (!strcmp(a, "--lr")) (rc = parse_num(a, v, 1e-7, 10, &x)), o->l.lr = x;
         else if (!strcmp(a, "--weight-decay")) (rc = parse_num(a, v, 0, 1, &x)), o->l.weight_decay = x;
         else if (!strcmp(a, "--drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.drop = x;
         else if (!strcmp(a, "--noise")) (rc = parse_num(a, v, 0, 100, &x)), o->l.noise = x;
         else if (!strcmp(a, "--hidden-drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.hidden_drop = x;
-        else {
-            fprintf(stderr, "pseudoflow train: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
         if (rc < 0) return 2;
     }
     const char *missing = !o->images ? "--images" : !o->labels ? "--labels" : !o->out ? "--out" : NULL;
@@ -226,6 +327,7 @@ int pf_cmd_train(int argc, char **argv)
     train_opts o;
     int rc = parse(argc, argv, &o);
     if (rc) return rc;
+    if (check_out(o.out) < 0) return 1;
 
     pf_dataset tr = {0}, te = {0};
     pf_learner L = {0};

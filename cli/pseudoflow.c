@@ -19,6 +19,7 @@
 #include "runtime/node_loop.h"
 #include "runtime/supervisor.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,20 @@ static int wants_help(int argc, char **argv)
 
 /* Load and check; print diagnostics; move the run directory when run_dir is
  * given. Returns the graph or NULL (the problem printed). */
+/* Is argv[i] one of the options named (NULL-terminated) without a value
+ * after it (the end, or another --option)? Then say so: the caller exits 2. */
+static int needs_value(int argc, char **argv, int i, const char *cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    int missing = 0;
+    for (const char *opt; !missing && (opt = va_arg(ap, const char *));)
+        missing = !strcmp(argv[i], opt) && (i + 1 >= argc || !strncmp(argv[i + 1], "--", 2));
+    va_end(ap);
+    if (missing) fprintf(stderr, "%s: %s needs a value\n", cmd, argv[i]);
+    return missing;
+}
+
 static pf_graph *load_graph(const char *path, const char *run_dir)
 {
     pf_graph *g = NULL;
@@ -73,6 +88,10 @@ static const char run_help[] =
     "  --progress          always draw live progress (default: when stderr is a terminal)\n"
     "  --no-progress       never draw it; log a progress line every 10 s instead\n"
     "  --log-level LEVEL   debug, info (default), warn or error\n"
+    "  --host HOST         run the nodes placed with host=HOST (default: the nodes\n"
+    "                      without host= and those whose host= names this machine)\n"
+    "\n"
+    "A second run in the same run directory is refused (run.lock holds its pid).\n"
     "\n"
     "environment:\n"
     "  PF_FAULT            tests only: make an instance fail on purpose, e.g.\n"
@@ -83,7 +102,9 @@ static int cmd_run(int argc, char **argv)
     if (wants_help(argc, argv)) return fputs(run_help, stdout), 0;
     pf_run_opts o = {.progress = -1};
     for (int i = 1; i < argc; i++) {
+        if (needs_value(argc, argv, i, "pseudoflow run", "--run-dir", "--log-level", "--host", NULL)) return 2;
         if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) o.run_dir = argv[++i];
+        else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) o.host = argv[++i];
         else if (strcmp(argv[i], "--progress") == 0) o.progress = 1;
         else if (strcmp(argv[i], "--no-progress") == 0) o.progress = 0;
         else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
@@ -130,11 +151,18 @@ static int cmd_node(int argc, char **argv)
     const char *path = NULL, *spec = NULL, *ended = NULL;
     pf_node_opts o = {0};
     for (int i = 1; i < argc; i++) {
+        if (needs_value(argc, argv, i, "pseudoflow node", "--run-dir", "--ended", "--restarts", "--log-level", NULL))
+            return 2;
         if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) o.run_dir = argv[++i];
         else if (strcmp(argv[i], "--supervised") == 0) o.supervised = 1;
         else if (strcmp(argv[i], "--ended") == 0 && i + 1 < argc) ended = argv[++i];
-        else if (strcmp(argv[i], "--restarts") == 0 && i + 1 < argc) o.restarts = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+        else if (strcmp(argv[i], "--restarts") == 0 && i + 1 < argc) {
+            char *end;
+            long k = strtol(argv[++i], &end, 10);
+            if (*end || end == argv[i] || k < 0 || k > 1000000)
+                return fprintf(stderr, "pseudoflow node: --restarts expects a count >= 0, not '%s'\n", argv[i]), 2;
+            o.restarts = (int)k;
+        } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             if (set_log_level(argv[++i]) < 0) return 2;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "pseudoflow node: unknown option '%s'\n\n%s", argv[i], node_help);
@@ -251,14 +279,16 @@ static const char keygen_help[] =
     "DIR/authorized_keys (client public keys the servers accept). Point the graph\n"
     "at them with `graph [curve_dir=\"DIR\"]` and copy DIR to every host; every tcp\n"
     "edge is then encrypted, and peers without an authorized key are refused.\n"
-    "Existing keys are never overwritten.\n";
+    "Existing keys are never overwritten: if any of the three files exists,\n"
+    "nothing is written. DIR is created mode 0700 when missing; an existing DIR\n"
+    "keeps its mode.\n";
 
 static int cmd_keygen(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return fputs(keygen_help, stdout), 0;
     if (argc != 2 || argv[1][0] == '-') return fprintf(stderr, "%s", keygen_help), 2;
     if (pf_curve_keygen(argv[1]) < 0) {
-        fprintf(stderr, "pseudoflow keygen: %s\n", pf_error_last());
+        fprintf(stderr, "pseudoflow %s\n", pf_error_last()); /* the error starts "keygen: " */
         return 1;
     }
     printf("%s: server.key, client.key, authorized_keys\n", argv[1]);

@@ -204,22 +204,54 @@ void pf_curve_close(pf_curve **cp)
     *cp = NULL;
 }
 
+/* The files keygen writes, in order; all or none of them are left behind. */
+static const char *const keygen_files[] = {"server.key", "client.key", "authorized_keys"};
+#define KEYGEN_NFILES (sizeof keygen_files / sizeof *keygen_files)
+
 static int write_file(const char *dir, const char *name, const char *text, mode_t mode)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    /* O_EXCL: never overwrite keys; the mode is set at creation, never wider. */
+    /* O_EXCL: never overwrite keys (even one that appeared after
+     * keygen_check_absent looked); the mode is set at creation, never wider. */
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
     if (fd < 0)
         return pf_errorf(PF_EIO, "keygen: cannot create '%s': %s%s", path, strerror(errno),
                          errno == EEXIST ? " (not overwriting existing keys)" : "");
     FILE *f = fdopen(fd, "w");
     if (!f) {
-        close(fd);
-        return pf_errorf(PF_EIO, "keygen: cannot write '%s': %s", path, strerror(errno));
+        int e = errno;
+        close(fd), unlink(path);
+        return pf_errorf(PF_EIO, "keygen: cannot write '%s': %s", path, strerror(e));
     }
     int ok = fputs(text, f) >= 0;
-    if (fclose(f) != 0 || !ok) return pf_errorf(PF_EIO, "keygen: write '%s' failed", path);
+    if (fclose(f) != 0 || !ok) {
+        unlink(path);
+        return pf_errorf(PF_EIO, "keygen: write '%s' failed", path);
+    }
+    return 0;
+}
+
+/* Refuse, naming every key file already in dir, before anything is written:
+ * a half-replaced set (a new server.key beside an old client.key) would be
+ * worse than no keys. */
+static int keygen_check_absent(const char *dir)
+{
+    char path[4200], found[3 * 4300] = "";
+    size_t nfound = 0;
+    for (size_t i = 0; i < KEYGEN_NFILES; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, keygen_files[i]);
+        struct stat st;
+        if (lstat(path, &st) == 0) {
+            size_t len = strlen(found);
+            snprintf(found + len, sizeof found - len, "%s'%s'", nfound++ ? ", " : "", path);
+        } else if (errno != ENOENT) {
+            return pf_errorf(PF_EIO, "keygen: cannot check '%s': %s", path, strerror(errno));
+        }
+    }
+    if (nfound)
+        return pf_errorf(PF_EIO, "keygen: %s already exist%s (not overwriting existing keys; nothing written)", found,
+                         nfound == 1 ? "s" : "");
     return 0;
 }
 
@@ -228,14 +260,41 @@ int pf_curve_keygen(const char *dir)
     char sp[Z85_KEY_LEN + 1], ss[Z85_KEY_LEN + 1], cp[Z85_KEY_LEN + 1], cs[Z85_KEY_LEN + 1];
     if (zmq_curve_keypair(sp, ss) != 0 || zmq_curve_keypair(cp, cs) != 0)
         return pf_errorf(PF_EZMQ, "keygen: %s", zmq_strerror(errno));
-    int rc = pf_mkdirs(dir);
-    if (rc < 0) return rc;
-    chmod(dir, 0700);
-    char text[512];
-    snprintf(text, sizeof text, "# pseudoflow CURVE server key pair: public, then secret. Keep secret.\n%s\n%s\n", sp, ss);
-    if ((rc = write_file(dir, "server.key", text, 0600)) < 0) return rc;
-    snprintf(text, sizeof text, "# pseudoflow CURVE client key pair: public, then secret. Keep secret.\n%s\n%s\n", cp, cs);
-    if ((rc = write_file(dir, "client.key", text, 0600)) < 0) return rc;
-    snprintf(text, sizeof text, "# client public keys the servers accept, one per line\n%s\n", cp);
-    return write_file(dir, "authorized_keys", text, 0644);
+    int rc = 0, created = 0;
+    size_t written = 0;
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return pf_errorf(PF_EIO, "keygen: '%s' exists and is not a directory", dir);
+        /* An existing directory keeps its mode: it may be shared, and keygen
+         * did not make it. The secret key files are 0600 on their own. */
+        if ((rc = keygen_check_absent(dir)) < 0) return rc;
+    } else if (errno == ENOENT) {
+        if ((rc = pf_mkdirs(dir)) < 0) return pf_error_wrap(rc, "keygen: ");
+        created = 1;
+        if (chmod(dir, 0700) != 0) {
+            rc = pf_errorf(PF_EIO, "keygen: chmod 0700 '%s': %s", dir, strerror(errno));
+            goto fail;
+        }
+    } else {
+        return pf_errorf(PF_EIO, "keygen: cannot use '%s': %s", dir, strerror(errno));
+    }
+    char text[KEYGEN_NFILES][512];
+    snprintf(text[0], sizeof text[0],
+             "# pseudoflow CURVE server key pair: public, then secret. Keep secret.\n%s\n%s\n", sp, ss);
+    snprintf(text[1], sizeof text[1],
+             "# pseudoflow CURVE client key pair: public, then secret. Keep secret.\n%s\n%s\n", cp, cs);
+    snprintf(text[2], sizeof text[2], "# client public keys the servers accept, one per line\n%s\n", cp);
+    static const mode_t modes[KEYGEN_NFILES] = {0600, 0600, 0644}; /* secrets private; public keys readable */
+    for (; written < KEYGEN_NFILES; written++)
+        if ((rc = write_file(dir, keygen_files[written], text[written], modes[written])) < 0) goto fail;
+    return 0;
+fail:
+    /* All or nothing: remove what this call wrote, and the directory if it made it. */
+    for (size_t i = 0; i < written; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, keygen_files[i]);
+        unlink(path);
+    }
+    if (created) rmdir(dir);
+    return rc;
 }

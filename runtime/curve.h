@@ -37,8 +37,13 @@ int pf_curve_client(const pf_curve *c, void *sock);
  * opened on (the handler exits when the context terminates). NULL-safe. */
 void pf_curve_close(pf_curve **c);
 
-/* Write a new server.key, client.key and authorized_keys into dir (created
- * 0700; key files 0600). Refuses to overwrite existing keys (PF_EIO). */
+/* Write a new server.key, client.key (both 0600) and authorized_keys (0644)
+ * into dir. A dir it creates (parents too) is made 0700; an existing one keeps
+ * its mode. All or nothing: if any of the three files exists it refuses,
+ * naming it, before writing anything, and on a later failure it removes what
+ * it wrote (and the dir it made). Errors, each starting "keygen: ": PF_EIO
+ * (an existing key file, not a directory, cannot create or write), PF_EZMQ
+ * (libzmq built without CURVE). */
 int pf_curve_keygen(const char *dir);
 
 #endif

@@ -12,6 +12,13 @@
  * died with it. An upstream instance that finishes after the restart cannot
  * tell it either, so the supervisor also publishes the finished set on its
  * control socket every CONTROL_EVERY_MS while the run lasts.
+ *
+ * Only the instances placed here run (place_here): nodes without host= and
+ * nodes whose host= names this machine, or, with --host H, the nodes with
+ * host=H. The others are another machine's to run (`pseudoflow run --host`
+ * or `pseudoflow node` there); the run ends when the local ones have. An
+ * exclusive flock on <run_dir>/run.lock keeps a second run out of the same
+ * directory: libzmq would silently take over its ipc sockets.
  */
 #include "runtime/clock.h"
 #include "runtime/supervisor.h"
@@ -21,10 +28,13 @@
 #include "runtime/wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,6 +55,7 @@ typedef struct child {
     pid_t pid;        /* 0 = not running */
     int restarts;
     int finished;     /* exited 0 after end-of-stream */
+    int remote;       /* placed on another machine: never started here */
     uint64_t start_at; /* when to (re)start it, ms */
     /* latest stats */
     char names[MAX_STATS][32];
@@ -66,6 +77,7 @@ typedef struct sup {
     double *prev_count;  /* per node: count at the previous progress draw */
     uint64_t prev_ms;
     double *rate;        /* per node, samples/s, smoothed */
+    int lock_fd;         /* <run_dir>/run.lock, flocked for the run's life; -1 = none */
 } sup;
 
 static volatile sig_atomic_t got_signal;
@@ -124,6 +136,92 @@ static int spawn(sup *s, child *c)
 static void child_name(const sup *s, const child *c, char *buf, size_t len)
 {
     snprintf(buf, len, "%s#%d", s->g->nodes[c->node].name, c->instance);
+}
+
+/* Does host= h name this machine: a loopback name or address, or this
+ * machine's hostname (or its first label, "gpu1" for "gpu1.lab")? */
+static int host_is_this_machine(const char *h)
+{
+    if (!strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1")) return 1;
+    char me[256];
+    if (gethostname(me, sizeof me) != 0) return 0;
+    me[sizeof me - 1] = '\0';
+    if (!strcmp(h, me)) return 1;
+    size_t short_len = strcspn(me, ".");
+    return strlen(h) == short_len && !strncmp(h, me, short_len);
+}
+
+/* Is node n placed here (see the top comment)? */
+static int place_here(const pf_gnode *n, const char *want)
+{
+    int hosted = n->host && n->host[0];
+    if (want) return hosted && !strcmp(n->host, want);
+    return !hosted || host_is_this_machine(n->host);
+}
+
+/* Take <run_dir>/run.lock, or say which run holds it. */
+static int lock_run_dir(sup *s)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/run.lock", s->run_dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0) return pf_errorf(PF_EIO, "cannot open '%s': %s", path, strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        int e = errno;
+        close(s->lock_fd), s->lock_fd = -1;
+        if (e != EWOULDBLOCK && e != EAGAIN && !pid[0])
+            return pf_errorf(PF_EIO, "cannot lock '%s': %s", path, strerror(e));
+        return pf_errorf(PF_ESTATE, "run dir '%s' is in use by another run (pid %s); give this one another "
+                         "--run-dir", s->run_dir, pid[0] ? pid : "unknown");
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n)
+        PF_WARN("cannot write the pid into '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+/* Mark the instances placed elsewhere; warn about hosts that do not resolve
+ * (their peers here would wait for them without a word). Fails when nothing
+ * at all is placed here. */
+static int place_instances(sup *s)
+{
+    size_t here = 0;
+    for (size_t i = 0; i < s->nkids; i++) {
+        const pf_gnode *n = &s->g->nodes[s->kids[i].node];
+        s->kids[i].remote = !place_here(n, s->o->host);
+        here += !s->kids[i].remote;
+        if (!s->kids[i].remote || s->kids[i].instance != 0) continue;
+        if (n->host && n->host[0]) {
+            struct addrinfo *ai = NULL;
+            int e = getaddrinfo(n->host, NULL, NULL, &ai);
+            if (e != 0)
+                PF_WARN("node %s is placed on host '%s', which does not resolve here (%s): nodes here that read "
+                        "from it will wait", n->name, n->host, gai_strerror(e));
+            if (ai) freeaddrinfo(ai);
+        }
+        PF_INFO("node %s runs on %s, not here", n->name, n->host && n->host[0] ? n->host : "the main machine");
+    }
+    if (here > 0) return 0;
+    char hosts[1024] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < s->g->nnodes; i++) {
+        const char *h = s->g->nodes[i].host && s->g->nodes[i].host[0] ? s->g->nodes[i].host : "(none)";
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) {
+            const char *o = s->g->nodes[j].host && s->g->nodes[j].host[0] ? s->g->nodes[j].host : "(none)";
+            seen = !strcmp(o, h);
+        }
+        int w = seen ? 0 : snprintf(hosts + len, sizeof hosts - len, "%s%s", len ? ", " : "", h);
+        if (w > 0 && (size_t)w < sizeof hosts - len) len += (size_t)w;
+    }
+    return pf_errorf(PF_EINVAL, "no node of graph '%s' is placed %s%s%s; the graph's hosts: %s", s->g->name,
+                     s->o->host ? "on host '" : "on this machine", s->o->host ? s->o->host : "",
+                     s->o->host ? "'" : "", hosts);
 }
 
 /* Reap exited children. Returns 0, or PF_ECHILD when one exceeded its restarts. */
@@ -278,9 +376,9 @@ static void progress(sup *s, int final)
             s->rate[n] = s->rate[n] > 0 ? 0.5 * s->rate[n] + 0.5 * r : r;
             s->prev_count[n] = count;
         }
-        int restarts = 0;
+        int restarts = 0, local = 0;
         for (size_t i = 0; i < s->nkids; i++)
-            if (s->kids[i].node == n) restarts += s->kids[i].restarts;
+            if (s->kids[i].node == n) restarts += s->kids[i].restarts, local += !s->kids[i].remote;
         char a[32], b[32], r[32];
         format_count(in, a, sizeof a);
         format_count(out, b, sizeof b);
@@ -290,6 +388,9 @@ static void progress(sup *s, int final)
                  gn->kind->name, gn->replicas, a, b, r, q, restarts ? "  restarts " : "", "");
         if (restarts) snprintf(line + strlen(line), sizeof line - strlen(line), "%d", restarts);
         if (bad > 0) snprintf(line + strlen(line), sizeof line - strlen(line), "  bad frames %.0f", bad);
+        if (!local)
+            snprintf(line, sizeof line, "  %-12s %-14s x%d on %s, not run here", gn->name, gn->kind->name, gn->replicas,
+                     gn->host && gn->host[0] ? gn->host : "the main machine");
         /* An evaluator's latest figures (gauges, so one instance's value). */
         if (node_has_stat(s, n, "accuracy"))
             snprintf(line + strlen(line), sizeof line - strlen(line),
@@ -356,6 +457,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
 {
     sup s = {0};
     int rc = 0;
+    s.lock_fd = -1;
     s.g = g;
     s.o = o;
     snprintf(s.run_dir, sizeof s.run_dir, "%s", o->run_dir ? o->run_dir : g->cfg.run_dir);
@@ -367,7 +469,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
         s.exe[n] = '\0';
     }
     s.tty = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
-    if ((rc = pf_endpoint_prepare(s.run_dir)) < 0) return rc;
+    if ((rc = pf_endpoint_prepare(s.run_dir)) < 0 || (rc = lock_run_dir(&s)) < 0) return rc;
     s.nkids = g->ninstances;
     s.kids = calloc(s.nkids, sizeof *s.kids);
     s.prev_count = calloc(g->nnodes, sizeof *s.prev_count);
@@ -382,6 +484,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
             c->node = n;
             c->instance = i;
         }
+    if ((rc = place_instances(&s)) < 0) goto out;
 
     char ep[PF_ENDPOINT_MAX];
     if ((rc = pf_endpoint_supervisor(s.run_dir, ep, sizeof ep)) < 0) goto out;
@@ -428,7 +531,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
         int all_done = 1;
         for (size_t i = 0; i < s.nkids; i++) {
             child *c = &s.kids[i];
-            if (c->finished) continue;
+            if (c->finished || c->remote) continue;
             all_done = 0;
             if (!c->pid && t >= c->start_at && (rc = spawn(&s, c)) < 0) break;
         }
@@ -467,5 +570,6 @@ out:
     free(s.kids);
     free(s.prev_count);
     free(s.rate);
+    if (s.lock_fd >= 0) close(s.lock_fd); /* releases the flock; the file stays, empty of meaning */
     return rc;
 }

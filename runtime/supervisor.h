@@ -2,6 +2,10 @@
  * supervisor.h - `pseudoflow run`: start, watch, restart and stop every node
  * instance of a graph on this machine, and show progress.
  *
+ * Only the instances placed on this machine run: nodes without host= and
+ * nodes whose host= names this machine, or with opts->host = H the nodes
+ * with host=H. A second run in the same run directory is refused.
+ *
  * Each instance is its own OS process, the same binary exec'ed as
  * `pseudoflow node GRAPH NAME#I --supervised`. The supervisor:
  *   - restarts an instance that exits with an error or dies of a signal,
@@ -28,11 +32,14 @@ typedef struct pf_run_opts {
     const char *exe;        /* the pseudoflow binary; NULL = /proc/self/exe */
     int progress;           /* -1 auto (on when stderr is a terminal), 0 off, 1 on */
     const char *log_level;  /* passed to children; NULL = theirs */
+    const char *host;       /* run the nodes with host=HOST; NULL = the ones placed on this machine */
 } pf_run_opts;
 
-/* Run the graph to completion or until interrupted. Returns 0 on completion
- * or a clean stop, PF_ECHILD when an instance kept failing (pf_error_last()
- * names it), or another negative code when the run could not start. */
+/* Run the graph's local instances to completion or until interrupted.
+ * Returns 0 on completion or a clean stop, PF_ECHILD when an instance kept
+ * failing (pf_error_last() names it), PF_ESTATE when another run holds the
+ * run directory, PF_EINVAL when no node is placed here, or another negative
+ * code when the run could not start. */
 int pf_supervisor_run(const pf_graph *g, const pf_run_opts *opts);
 
 #endif

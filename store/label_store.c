@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -45,6 +46,7 @@ struct pf_label_store {
     MDB_dbi samples, truth, labels, state, models, meta;
     uint32_t dim, classes;
     int readonly;
+    int unlocked;        /* read without lock.mdb: see env_open_readonly */
     size_t sample_bytes; /* pf_label_record_sample_size(dim) */
     char *path;
 };
@@ -237,6 +239,53 @@ static int open_dbs(pf_label_store *s, MDB_txn *txn, const pf_label_store_opts *
     return 0;
 }
 
+/* Create s->env and open it with `flags`; map_size 0 keeps the size the
+ * store recorded. Returns 0 or the raw LMDB/errno code, with s->env NULL on
+ * failure (a handle whose mdb_env_open failed must be discarded). */
+static int env_open(pf_label_store *s, unsigned flags, size_t map_size)
+{
+    int rc = mdb_env_create(&s->env);
+    if (rc) {
+        s->env = NULL;
+        return rc;
+    }
+    mdb_env_set_maxdbs(s->env, MAX_DBS);
+    if (map_size) mdb_env_set_mapsize(s->env, map_size);
+    rc = mdb_env_open(s->env, s->path, flags, 0664);
+    if (rc) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    return rc;
+}
+
+/* Open an existing store for reading. MDB_RDONLY still creates lock.mdb and
+ * writes its reader table, and it does so before it reads data.mdb's header:
+ * so data.mdb is first checked with MDB_NOLOCK, which creates nothing, and a
+ * directory that is not a store is left as it was. The lock cannot be had
+ * where lock.mdb is not writable: EACCES on another user's or a chmod a-w
+ * store (EPERM on an immutable one); on a read-only mount (EROFS) LMDB itself
+ * silently reads without it. With unlocked_ok the first case falls back to
+ * MDB_NOLOCK too, and s->unlocked records both, for the caller to warn
+ * (pf_label_store_locked). */
+static int env_open_readonly(pf_label_store *s, unsigned flags, int unlocked_ok)
+{
+    int rc = env_open(s, flags | MDB_NOLOCK, 0);
+    if (rc) return lmdb_fail(s, rc, "open", "env");
+    mdb_env_close(s->env);
+    s->env = NULL;
+    struct statvfs fs;
+    int rofs = statvfs(s->path, &fs) == 0 && (fs.f_flag & ST_RDONLY);
+    rc = env_open(s, flags, 0);
+    if ((rc == EACCES || rc == EPERM || rc == EROFS) && unlocked_ok) {
+        s->unlocked = 1;
+        rc = env_open(s, flags | MDB_NOLOCK, 0);
+    } else if (rc == 0 && rofs) {
+        s->unlocked = 1;
+    }
+    return rc ? lmdb_fail(s, rc, "open", "env") : 0;
+}
+
 int pf_label_store_open(const char *path, const pf_label_store_opts *opts, pf_label_store **out)
 {
     static const pf_label_store_opts defaults = {0};
@@ -253,8 +302,16 @@ int pf_label_store_open(const char *path, const pf_label_store_opts *opts, pf_la
         return pf_errorf(PF_EINVAL, "store: path is empty or too long");
     snprintf(data_file, sizeof data_file, "%s/data.mdb", path);
     int exists = stat(data_file, &st) == 0;
-    if (o->readonly && !exists)
-        return pf_errorf(PF_ENOTFOUND, "store '%s': no store here (no %s)", path, data_file);
+    /* A readonly open must not touch a directory that is not a store. A
+     * data.mdb that is not a regular file is not one (a FIFO would block the
+     * open), nor is an empty one (LMDB would try to write a new header). */
+    const char *not_store = !exists                ? "missing"
+                            : !S_ISREG(st.st_mode) ? "not a regular file"
+                            : st.st_size == 0      ? "empty"
+                                                   : NULL;
+    if (o->readonly && not_store)
+        return pf_errorf(PF_ENOTFOUND, "store '%s': no store here (%s is %s)", path, data_file,
+                         not_store);
     if (!o->readonly && mkdir_p(path) < 0)
         return pf_errorf(PF_EIO, "store '%s': create directory: %s", path, strerror(errno));
 
@@ -264,20 +321,15 @@ int pf_label_store_open(const char *path, const pf_label_store_opts *opts, pf_la
         goto fail;
     }
     s->readonly = o->readonly != 0;
-    if ((rc = mdb_env_create(&s->env)) != 0) {
-        s->env = NULL;
-        rc = lmdb_fail(s, rc, "create", "env");
-        goto fail;
-    }
     /* An existing store opens at the map size it recorded (no size set = LMDB
      * reads it from the file), so a small default never shrinks a grown store;
      * a larger request is applied after the open. */
     size_t map = o->map_size ? (size_t)o->map_size : (size_t)PF_LABEL_STORE_MAP_DEFAULT;
-    mdb_env_set_maxdbs(s->env, MAX_DBS);
-    if (!exists) mdb_env_set_mapsize(s->env, map);
     unsigned flags =
         MDB_NOTLS | (s->readonly ? MDB_RDONLY : 0) | (o->nometasync ? MDB_NOMETASYNC : 0);
-    if ((rc = mdb_env_open(s->env, path, flags, 0664)) != 0) {
+    if (s->readonly) {
+        if ((rc = env_open_readonly(s, flags, o->unlocked_ok)) < 0) goto fail;
+    } else if ((rc = env_open(s, flags, exists ? 0 : map)) != 0) {
         rc = lmdb_fail(s, rc, "open", "env");
         goto fail;
     }
@@ -312,6 +364,11 @@ void pf_label_store_close(pf_label_store **sp)
     free(s->path);
     free(s);
     *sp = NULL;
+}
+
+int pf_label_store_locked(const pf_label_store *s)
+{
+    return !s->unlocked;
 }
 
 uint32_t pf_label_store_dim(const pf_label_store *s)

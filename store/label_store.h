@@ -71,6 +71,9 @@ typedef struct pf_label_store_opts {
     uint32_t classes;  /* class count; 0 = accept what is stored (existing stores only) */
     uint64_t map_size; /* initial map bytes; 0 = PF_LABEL_STORE_MAP_DEFAULT; grows when full */
     int readonly;      /* 1 = open for reading only (tools); the store must exist */
+    int unlocked_ok;   /* with readonly: 1 = where lock.mdb is not writable (EACCES, EPERM), read
+                        * without LMDB's reader lock instead of failing; see
+                        * pf_label_store_locked() */
     int nometasync;    /* 1 = MDB_NOMETASYNC: a crash may lose the last commit, never corrupt */
 } pf_label_store_opts;
 
@@ -113,14 +116,27 @@ typedef struct pf_label_counts {
  * the directory and its parents. A new store needs opts->dim and
  * opts->classes; an existing one must match them where they are non-zero.
  * Clears reader slots left by dead processes.
+ * Readonly: data.mdb must be a regular file and is checked to be an LMDB
+ * file before LMDB creates lock.mdb, so a directory that is not a store is
+ * left untouched. A store is then read under LMDB's lock (lock.mdb, created
+ * if missing) unless it cannot be: on a read-only filesystem LMDB reads
+ * without it; where lock.mdb is not writable the open fails, or with
+ * opts->unlocked_ok reads without it too.
  * Errors: PF_EINVAL (bad opts, new store without dim/classes), PF_ENOTFOUND
- * (readonly and no store at path), PF_EMISMATCH (other dim, classes or schema;
+ * (readonly and no store at path: data.mdb missing, empty or not a regular
+ * file), PF_EMISMATCH (other dim, classes or schema;
  * the line names both), PF_ESTORE/PF_EIO (LMDB or filesystem), PF_ENOMEM.
  * Ownership: *out is the caller's; release it with pf_label_store_close(). */
 int pf_label_store_open(const char *path, const pf_label_store_opts *opts, pf_label_store **out);
 
 /* Close the store and set *s = NULL. NULL-safe. Commits are already durable. */
 void pf_label_store_close(pf_label_store **s);
+
+/* 0 when the store is read without LMDB's lock (read-only filesystem, or
+ * unlocked_ok and no write access to lock.mdb). A writer then cannot see this
+ * reader and may reuse pages it is reading, so what it reads is trustworthy
+ * only while no run writes the store; callers should say so. 1 otherwise. */
+int pf_label_store_locked(const pf_label_store *s);
 
 uint32_t pf_label_store_dim(const pf_label_store *s);
 uint32_t pf_label_store_classes(const pf_label_store *s);

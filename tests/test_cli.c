@@ -3,7 +3,10 @@
  * statuses (0 ok, 1 run-time failure, 2 usage or a graph that does not
  * check), `check` messages that carry FILE:LINE, node and parameter, every
  * graph in graphs/ checking clean, `describe`, `kinds`, and --help on every
- * command the binary lists (including ones added from other cli/ files).
+ * command the binary lists (including ones added from other cli/ files),
+ * `train` refusing bad options before it reads data (on a 20-row data set
+ * written here, so a wrongly accepted flag shows as a finished run), and
+ * `keygen` writing all of its files or none.
  *
  * Each case runs the binary with its output captured in files under
  * PF_TEST_TMP/cli; nothing here starts a graph.
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -290,4 +294,188 @@ Test(cli, version_prints_the_version)
     PF("--version");
     cr_assert_eq(r.status, 0);
     cr_assert(strncmp(r.out, "pseudoflow ", 11) == 0, "%s", r.out);
+}
+
+/* ---- train: options are checked before any data is read ------------------- */
+
+#define TRAIN_X TMP "/tiny.csv"          /* 20 rows, 2 features */
+#define TRAIN_Y TMP "/tiny-labels-idx1-ubyte" /* 20 labels, 2 classes */
+
+/* A data set small enough that a whole training run takes milliseconds, so a
+ * flag that is wrongly accepted shows up as a run that trains and exits 0. */
+static void write_tiny_data(void)
+{
+    FILE *f = fopen(TRAIN_X, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 20; i++) fprintf(f, "%d.0,%d.0\n", i % 2, i * 7 % 5);
+    fclose(f);
+    f = fopen(TRAIN_Y, "wb");
+    cr_assert_not_null(f);
+    const unsigned char head[8] = {0, 0, 8, 1, 0, 0, 0, 20}; /* idx1 magic, big-endian count */
+    fwrite(head, 1, sizeof head, f);
+    for (int i = 0; i < 20; i++) fputc(i % 2, f);
+    fclose(f);
+}
+
+/* `train` on the tiny data with --out model and one extra option and value. */
+#define TRAIN(model, ...) PF("train", "--images", TRAIN_X, "--labels", TRAIN_Y, "--out", model, __VA_ARGS__)
+
+static void assert_nothing_trained(const char *model)
+{
+    cr_assert_null(strstr(r.err, "train: epoch"), "trained anyway:\n%s", r.err);
+    cr_assert_neq(access(model, F_OK), 0, "'%s' was written", model);
+}
+
+Test(cli, train_refuses_a_fraction_or_an_out_of_range_integer_flag_with_exit_2)
+{
+    write_tiny_data();
+    const char *model = TMP "/int_flags.pfm";
+    static const char *const bad[][2] = {
+        {"--epochs", "2.7"}, {"--labeled", "12.9"}, {"--seed", "1.9"},  {"--limit", "5.5"},
+        {"--batch", "1e2"},  {"--threads", "2x"},   {"--epochs", "0"},  {"--seed", "-1"},
+        {"--labeled", "-2"}, {"--epochs", "99999999999999999999"},      {"--batch", " 8"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        unlink(model);
+        TRAIN(model, bad[i][0], bad[i][1]);
+        cr_assert_eq(r.status, 2, "%s '%s': exit %d\n%s", bad[i][0], bad[i][1], r.status, r.err);
+        char want[128];
+        snprintf(want, sizeof want, "%s expects a whole number in [", bad[i][0]);
+        assert_err_has(want);
+        snprintf(want, sizeof want, "got '%s'", bad[i][1]);
+        assert_err_has(want);
+        assert_nothing_trained(model);
+    }
+    TRAIN(model, "--epochs", "2", "--seed", "+3", "--labeled", "-1", "--limit", "0");
+    cr_assert_eq(r.status, 0, "whole numbers refused:\n%s", r.err);
+    assert_err_has("2 epochs");
+}
+
+Test(cli, train_checks_hidden_widths_up_front_with_exit_2)
+{
+    static const char *const bad[] = {"abc", "0", "8,0", "1.5"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        /* No such data files: the flag must be refused before they are read. */
+        PF("train", "--images", TMP "/no-such.csv", "--labels", TMP "/no-such-idx1-ubyte", "--out", TMP "/h.pfm",
+           "--hidden", bad[i]);
+        cr_assert_eq(r.status, 2, "--hidden '%s': exit %d\n%s", bad[i], r.status, r.err);
+        char want[64];
+        snprintf(want, sizeof want, "--hidden '%s': ", bad[i]);
+        assert_err_has(want);
+        cr_assert_null(strstr(r.err, "no-such"), "read the data first:\n%s", r.err);
+    }
+    write_tiny_data();
+    TRAIN(TMP "/h.pfm", "--hidden", "", "--epochs", "1");
+    cr_assert_eq(r.status, 0, "\"\" (softmax regression) refused:\n%s", r.err);
+}
+
+Test(cli, train_checks_the_output_directory_before_training)
+{
+    write_tiny_data();
+    TRAIN(TMP "/no-such-dir/m.pfm", "--epochs", "2");
+    cr_assert_neq(r.status, 0);
+    assert_err_has("directory '" TMP "/no-such-dir': does not exist");
+    assert_nothing_trained(TMP "/no-such-dir/m.pfm");
+    TRAIN(TRAIN_X "/m.pfm", "--epochs", "2");
+    cr_assert_neq(r.status, 0);
+    assert_err_has("'" TRAIN_X "' is not a directory");
+    cr_assert_null(strstr(r.err, "train: epoch"), "trained anyway:\n%s", r.err);
+    TRAIN(TMP, "--epochs", "2");
+    cr_assert_neq(r.status, 0);
+    assert_err_has("is a directory");
+    cr_assert_null(strstr(r.err, "train: epoch"), "trained anyway:\n%s", r.err);
+    /* The check creates nothing: a run that fails later leaves no model. */
+    const char *model = TMP "/never.pfm";
+    unlink(model);
+    PF("train", "--images", TMP "/no-such.csv", "--labels", TRAIN_Y, "--out", model);
+    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
+    cr_assert_neq(access(model, F_OK), 0, "'%s' created before training", model);
+}
+
+Test(cli, train_names_an_option_whose_value_is_missing)
+{
+    PF("train", "--images", "--labels", "y.npy", "--out", TMP "/m.pfm");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("--images needs a value");
+    PF("train", "--labels", "y.npy", "--out", TMP "/m.pfm", "--images");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("--images needs a value");
+    PF("train", "--images", "x.csv", "--labels", "y.npy", "--out", TMP "/m.pfm", "--epochs", "--json");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("--epochs needs a value");
+    PF("train", "--images=", "--labels", "y.npy", "--out", TMP "/m.pfm");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("--images needs a value");
+}
+
+Test(cli, train_accepts_option_equals_value)
+{
+    write_tiny_data();
+    const char *model = TMP "/eq.pfm";
+    unlink(model);
+    PF("train", "--images=" TRAIN_X, "--labels=" TRAIN_Y, "--out=" TMP "/eq.pfm", "--epochs=2", "--hidden=4,3",
+       "--lr=0.01");
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    assert_err_has("hidden '4,3', 2 epochs");
+    cr_assert_eq(access(model, F_OK), 0, "no model written");
+    TRAIN(model, "--epochs=2.5");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("--epochs expects a whole number");
+    TRAIN(model, "--json=1");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("--json takes no value");
+}
+
+/* ---- keygen --------------------------------------------------------------- */
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "no '%s'", path);
+    return st.st_mode & 07777;
+}
+
+Test(cli, keygen_keeps_the_mode_of_an_existing_directory_and_makes_a_new_one_private)
+{
+    cr_assert_eq(system("rm -rf '" TMP "/kg_shared' '" TMP "/kg_new'"), 0);
+    cr_assert_eq(mkdir(TMP "/kg_shared", 0755), 0);
+    cr_assert_eq(chmod(TMP "/kg_shared", 0755), 0);
+    PF("keygen", TMP "/kg_shared");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(mode_of(TMP "/kg_shared"), 0755, "mode %o", mode_of(TMP "/kg_shared"));
+    cr_assert_eq(mode_of(TMP "/kg_shared/server.key"), 0600);
+    cr_assert_eq(mode_of(TMP "/kg_shared/client.key"), 0600);
+    PF("keygen", TMP "/kg_shared"); /* fails: the keys exist */
+    cr_assert_eq(r.status, 1);
+    cr_assert_eq(mode_of(TMP "/kg_shared"), 0755, "mode %o after a failed keygen", mode_of(TMP "/kg_shared"));
+    PF("keygen", TMP "/kg_new/keys");
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert_eq(mode_of(TMP "/kg_new/keys"), 0700, "mode %o", mode_of(TMP "/kg_new/keys"));
+}
+
+Test(cli, keygen_writes_nothing_when_any_key_file_exists)
+{
+    static const char *const files[] = {"server.key", "client.key", "authorized_keys"};
+    for (size_t i = 0; i < 3; i++) {
+        char dir[256], path[320];
+        snprintf(dir, sizeof dir, TMP "/kg_only_%zu", i);
+        snprintf(path, sizeof path, "rm -rf '%s'", dir);
+        cr_assert_eq(system(path), 0);
+        cr_assert_eq(mkdir(dir, 0755), 0);
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        write_graph(path, "old\n");
+        PF("keygen", dir);
+        cr_assert_eq(r.status, 1, "with only %s: exit %d", files[i], r.status);
+        assert_err_has(path);
+        assert_err_has("nothing written");
+        for (size_t j = 0; j < 3; j++) {
+            snprintf(path, sizeof path, "%s/%s", dir, files[j]);
+            cr_assert_eq(access(path, F_OK) == 0, i == j, "with only %s: %s %s", files[i], files[j],
+                         i == j ? "gone" : "written");
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        char *text = pf_e2e_slurp(path);
+        cr_assert_str_eq(text, "old\n", "%s overwritten", files[i]);
+        free(text);
+    }
 }

@@ -390,6 +390,75 @@ Test(runtime, sigterm_mid_stream_stops_every_process_cleanly_and_removes_the_soc
     free(log);
 }
 
+/* A second run in a busy run dir would take over the first's ipc sockets
+ * (libzmq unlinks a bound path) and split its stream: it is refused, naming
+ * the pid that holds the directory, and the first run is untouched. */
+Test(runtime, a_second_run_in_the_same_run_dir_is_refused)
+{
+    fresh_dir("second_run");
+    pid_t first = start_endless(1);
+    char graph[512];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
+    int rc = wait_exit(start("second.log", NULL, args));
+    char path[512], pid[32];
+    snprintf(path, sizeof path, "%s/second.log", dir);
+    char *second = pf_e2e_slurp(path);
+    snprintf(pid, sizeof pid, "(pid %d)", (int)first);
+    cr_assert_eq(rc, 1, "the second run should exit 1, got %d; log:\n%s", rc, second);
+    cr_assert(strstr(second, "is in use by another run") && strstr(second, pid), "log:\n%s", second);
+    cr_assert_eq(processes_in_run_dir(), 3, "the first run lost processes");
+    kill(first, SIGTERM);
+    cr_assert_eq(wait_exit(first), 0);
+    /* once the first run is over, the directory is free again */
+    write_file("g.dot", "digraph again {\n  graph [classes=4, dim=8];\n  src [kind=synth_source, n=50, dim=8];\n"
+                        "  sink [kind=file_sink];\n  src -> sink;\n}\n");
+    cr_assert_eq(run_graph(NULL), 0, "a later run in the same dir failed; log:\n%s", run_log());
+    free(second);
+}
+
+/* host= places a node on another machine: `run` starts only the nodes
+ * placed here (no host=, or a name of this machine), says where the others
+ * run, and with --host H runs exactly the nodes placed on H. */
+Test(runtime, run_starts_only_the_nodes_placed_on_this_machine)
+{
+    fresh_dir("placement");
+    write_file("g.dot", "digraph placed {\n  graph [classes=4, dim=4];\n"
+                        "  src  [kind=synth_source, n=100, dim=4, host=\"far.invalid\"];\n"
+                        "  sink [kind=file_sink, host=\"localhost\"];\n  src -> sink;\n}\n");
+    char graph[512];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    /* only the sink is here: it waits for a source that never comes */
+    const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
+    pid_t pid = start("run.log", NULL, args);
+    char *log = NULL;
+    for (int i = 0; i < 250; i++) {
+        free(log);
+        log = run_log();
+        if (strstr(log, "running graph")) break;
+        pf_clock_sleep_ms(20);
+    }
+    pf_clock_sleep_ms(500);
+    int procs = processes_in_run_dir();
+    kill(pid, SIGTERM);
+    cr_assert_eq(wait_exit(pid), 0);
+    free(log);
+    log = run_log();
+    cr_assert_eq(procs, 2, "expected the supervisor and the sink only; log:\n%s", log);
+    cr_assert(strstr(log, "node src runs on far.invalid, not here"), "log:\n%s", log);
+    cr_assert(strstr(log, "'far.invalid', which does not resolve here"), "log:\n%s", log);
+    free(log);
+
+    /* --host names a host without any node: nothing to run, exit 1 */
+    const char *none[] = {"run", graph, "--run-dir", rdir, "--no-progress", "--host", "elsewhere", NULL};
+    cr_assert_eq(wait_exit(start("none.log", NULL, none)), 1);
+    char path[512];
+    snprintf(path, sizeof path, "%s/none.log", dir);
+    log = pf_e2e_slurp(path);
+    cr_assert(strstr(log, "no node of graph 'placed' is placed on host 'elsewhere'"), "log:\n%s", log);
+    free(log);
+}
+
 Test(runtime, a_node_stopped_by_sigterm_on_its_own_is_restarted_not_taken_as_finished)
 {
     fresh_dir("sigterm_one");
