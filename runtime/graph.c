@@ -224,10 +224,26 @@ static const pf_kind *check_kind(checker *ps, size_t i)
     return kind;
 }
 
+/* A node's name becomes file names in the run directory (<name>.pfm,
+ * <name>#<i>.tsv, ...) and part of NAME#I on the command line, so it holds
+ * no '/', no '#' and no control character, and does not start with '.'
+ * (no "..", no hidden files). Spaces are fine (quoted ids). */
+static void check_name(checker *ps, const pf_gnode *n)
+{
+    const char *bad = NULL;
+    if (!n->name[0] || n->name[0] == '.') bad = "must not be empty or start with '.'";
+    for (const char *c = n->name; !bad && *c; c++)
+        if (*c == '/' || *c == '#' || iscntrl((unsigned char)*c)) bad = "must not hold '/', '#' or control characters";
+    if (bad)
+        diag(ps, n->line, n->name, NULL, "bad node name: it names files in the run directory and instances (NAME#I), so it %s",
+             bad);
+}
+
 static void check_node(checker *ps, size_t i)
 {
     pf_gnode *n = &ps->g->nodes[i];
     size_t before = ps->d->n;
+    check_name(ps, n);
     const pf_kind *kind = check_kind(ps, i);
     n->kind = kind;
     if (kind) {

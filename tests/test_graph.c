@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <glob.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +224,20 @@ Test(graph, attributes_merge_and_the_line_is_the_first_statement_with_a_kind)
     cr_assert_eq(cfg_int(src, "n"), 20, "the later value wins");
     cr_assert_eq(cfg_int(src, "dim"), 3);
     cr_assert_eq(g->nodes[1].line, 5);
+}
+
+/* Names become run-directory file names: "../evil" would write outside it. */
+Test(graph, a_node_name_that_would_leave_the_run_directory_is_refused)
+{
+    static const char *const bad[] = {"../evil", "a/b", ".hidden", "x#1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "digraph n {\n  \"%s\" [kind=synth_source]\n  s [kind=file_sink]\n  \"%s\" -> s\n}\n",
+                 bad[i], bad[i]);
+        cr_assert_lt(parse(text), 0, "'%s' was accepted", bad[i]);
+        assert_diag(diag_with("bad node name"), 2, bad[i], NULL, d.items[0].message);
+    }
+    assert_loads("digraph n { \"my source.v2\" [kind=synth_source]; s [kind=file_sink]; \"my source.v2\" -> s }");
 }
 
 Test(graph, the_same_kind_given_twice_is_not_a_conflict)
