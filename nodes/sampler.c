@@ -319,6 +319,15 @@ static int on_samples(sampler *s, pf_ctx *ctx, const pf_msg *msg)
         return 0;
     }
     if (!s->store && (rc = open_store(s, ctx, b->dim)) < 0) return rc;
+    if (b->dim != s->dim)
+        /* The store's width is fixed when it is created (by the graph's dim=,
+         * else the first batch); refusing the batch would leave its source
+         * re-sending it forever. */
+        return pf_errorf(PF_EMISMATCH,
+                         "sampler: a batch of dim %u, but the store '%s' holds dim %u samples (every source must "
+                         "send one width; a store left by an earlier run keeps its own: use another --run-dir or "
+                         "remove it)",
+                         b->dim, pf_ctx_graph(ctx)->cfg.store, s->dim);
     /* Which of them are new: a source re-sending after a crash must not add a
      * labeled sample to the replay pool twice. */
     if (b->n_ids > s->known_cap) {

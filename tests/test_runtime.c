@@ -459,6 +459,33 @@ Test(runtime, run_starts_only_the_nodes_placed_on_this_machine)
     free(log);
 }
 
+/* The store's width is fixed when it is created. A rerun in the same run
+ * dir whose source sends another width used to have its batches refused
+ * and re-sent forever; now the run fails, saying why. */
+Test(runtime, a_rerun_with_another_width_fails_instead_of_waiting_forever)
+{
+    fresh_dir("rerun_dim");
+    static const char graph[] = "digraph sd {\n  graph [classes=3, max_restarts=1];\n"
+                                "  src [kind=synth_source, n=200, dim=%d, classes=3, labeled=50];\n"
+                                "  s [kind=sampler];\n  t [kind=mlp_teacher, hidden=8, warmup_epochs=2];\n"
+                                "  f [kind=filter];\n  st [kind=mlp_student, hidden=8];\n"
+                                "  src -> s -> t -> f -> st;\n  s -> src [port=acks];\n  f -> s [port=labels];\n}\n";
+    char text[1024];
+    snprintf(text, sizeof text, graph, 4);
+    write_file("g.dot", text);
+    cr_assert_eq(run_graph(NULL), 0, "the first run failed; log:\n%s", run_log());
+    snprintf(text, sizeof text, graph, 6);
+    write_file("g.dot", text);
+    char rm[700];
+    snprintf(rm, sizeof rm, "rm -f '%s'/*.cursor", rdir); /* a fresh source: it must send its samples again */
+    cr_assert_eq(system(rm), 0);
+    int rc = run_graph(NULL);
+    char *log = run_log();
+    cr_assert_eq(rc, 1, "the rerun should fail, got %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "a batch of dim 6, but the store") && strstr(log, "holds dim 4 samples"), "log:\n%s", log);
+    free(log);
+}
+
 Test(runtime, a_node_stopped_by_sigterm_on_its_own_is_restarted_not_taken_as_finished)
 {
     fresh_dir("sigterm_one");
