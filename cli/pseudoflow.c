@@ -317,12 +317,12 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    const char *lvl = getenv("PF_LOG_LEVEL");
-    if (lvl && set_log_level(lvl) < 0) return 2;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
+        usage(argc < 2 ? stderr : stdout); /* help works whatever the environment says */
         return argc < 2 ? 2 : 0;
     }
+    const char *lvl = getenv("PF_LOG_LEVEL");
+    if (lvl && set_log_level(lvl) < 0) return 2;
     if (strcmp(argv[1], "--version") == 0) {
         printf("pseudoflow %s\n", PF_VERSION);
         return 0;

@@ -16,10 +16,12 @@
  */
 #include "data/dataset.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "data/csv.h"
 #include "data/fvecs.h"
@@ -49,10 +51,19 @@ static enum format format_of(const char *path)
     return gz ? FMT_IDX : FMT_UNKNOWN;
 }
 
+/* A missing file is named as missing, before its name is read for a format. */
+static int check_readable(const char *path)
+{
+    if (access(path, R_OK) != 0) return pf_errorf(PF_EIO, "cannot open '%s': %s", path, strerror(errno));
+    return 0;
+}
+
 int pf_labels_load(const char *path, size_t limit, int32_t **labels, size_t *n)
 {
     *labels = NULL;
     *n = 0;
+    int rc = check_readable(path);
+    if (rc < 0) return rc;
     switch (format_of(path)) {
     case FMT_IDX:
         return pf_idx_load_labels(path, limit, labels, n, NULL);
@@ -67,7 +78,8 @@ int pf_dataset_load(const char *path, const char *labels_path, size_t limit, pf_
 {
     memset(out, 0, sizeof *out);
     enum format fmt = format_of(path);
-    int rc;
+    int rc = check_readable(path);
+    if (rc < 0 || (labels_path && (rc = check_readable(labels_path)) < 0)) return rc;
     switch (fmt) {
     case FMT_IDX:
         /* The IDX reader checks an IDX label file against the images' header count. */

@@ -287,6 +287,18 @@ static void dirsrc_free(dirsrc *s)
     free(s);
 }
 
+/* Before any process starts: the directory is there and can be listed, and
+ * files have a width to be checked against. */
+static int dirsrc_configure(const void *cfgp, const pf_graph *g, const pf_gnode *node)
+{
+    const dirsrc_cfg *cfg = cfgp;
+    int rc = 0;
+    if (!cfg->dim && !g->cfg.dim)
+        rc = pf_errorf(PF_EINVAL, "parameter 'dim': set dim= on the node or the graph "
+                                  "(files are checked against it)");
+    return pf_kind_check_path(rc, node, "dir", cfg->dir, PF_PATH_DIR);
+}
+
 static int dirsrc_start(pf_ctx *ctx, const void *cfgp, void **state)
 {
     const dirsrc_cfg *cfg = cfgp;
@@ -375,6 +387,7 @@ static void dirsrc_stop(void **state, pf_ctx *ctx)
 }
 
 static const pf_node_ops dirsrc_ops = {
+    .configure = dirsrc_configure,
     .start = dirsrc_start,
     .process = dirsrc_process,
     .tick = dirsrc_tick,

@@ -19,6 +19,14 @@
  * Prequential accuracy comes with each snapshot (the student counts it).
  * Every evaluation appends one JSON object to <run_dir>/metrics.jsonl; the
  * last is also written to <run_dir>/summary.json at the end.
+ *
+ * Snapshots whose input width differs from the held-out set's are a
+ * configuration error: the instance fails naming both widths, instead of
+ * ignoring every snapshot and ending "successfully" with nothing scored.
+ * The failure is restarted like any other, and a restart after the stream
+ * ended gets no snapshot to fail on, so the width is also written to
+ * <run_dir>/<node>#<i>.width (removed by the first snapshot that fits): a
+ * restarted instance that drains without a snapshot fails with it too.
  */
 #include "data/dataset.h"
 #include "data/truth.h"
@@ -35,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct eval_cfg {
     char *images;
@@ -83,6 +92,9 @@ typedef struct evaluator {
     char last_line[16384];
     uint64_t evals;
     uint64_t started_ms; /* when this evaluator started: uptime_s counts from it */
+    uint64_t unreadable; /* snapshots ignored because they did not decode */
+    char width_path[4200]; /* <run_dir>/<node>#<i>.width: a snapshot width that did not fit */
+    int width_cleared;     /* width_path removed by a snapshot that fits */
     /* pseudo-label quality */
     uint64_t decided, accepted, known, correct;
     pending *wait;
@@ -98,6 +110,15 @@ static void eval_free(evaluator *e)
     if (e->jsonl) fclose(e->jsonl);
     free(e->wait);
     free(e);
+}
+
+/* Before any process starts: the held-out files exist and can be read (not
+ * loaded: their shapes and labels are checked at start). */
+static int eval_configure(const void *cfgp, const pf_graph *g, const pf_gnode *node)
+{
+    const eval_cfg *cfg = cfgp;
+    int rc = pf_kind_check_path(0, node, "images", cfg->images, PF_PATH_FILE);
+    return pf_kind_check_path(rc, node, "labels", cfg->labels, PF_PATH_FILE);
 }
 
 static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
@@ -119,6 +140,12 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
                            cfg->labels, i, e->test.labels[i], (long long)g->cfg.classes);
             goto fail;
         }
+    if (g->cfg.dim && (size_t)g->cfg.dim != e->test.dim) {
+        rc = pf_errorf(PF_EMISMATCH,
+                       "evaluator: held-out set '%s' has %zu features per row but the graph says dim=%lld",
+                       cfg->images, e->test.dim, (long long)g->cfg.dim);
+        goto fail;
+    }
     e->probs = malloc(e->test.n * (size_t)g->cfg.classes * sizeof *e->probs);
     if (!e->probs) {
         rc = pf_errorf(PF_ENOMEM, "evaluator: out of memory");
@@ -129,6 +156,8 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
     snprintf(e->metrics_path, sizeof e->metrics_path, "%s/metrics.jsonl", pf_ctx_run_dir(ctx));
     snprintf(e->summary_path, sizeof e->summary_path, "%s/summary.json", pf_ctx_run_dir(ctx));
     snprintf(e->truth_glob, sizeof e->truth_glob, "%s/truth-*.bin", pf_ctx_run_dir(ctx));
+    snprintf(e->width_path, sizeof e->width_path, "%s/%s.width", pf_ctx_run_dir(ctx),
+             pf_ctx_name(ctx));
     e->jsonl = fopen(e->metrics_path, "a");
     if (!e->jsonl) {
         rc = pf_errorf(PF_EIO, "evaluator: cannot open '%s' for appending", e->metrics_path);
@@ -244,14 +273,35 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
     return 0;
 }
 
+static int width_error(const evaluator *e, unsigned width, const char *when)
+{
+    return pf_errorf(PF_EMISMATCH,
+                     "evaluator: the student's snapshots take %u features per row%s but the held-out "
+                     "set '%s' has %zu; give the evaluator held-out data of the stream's width",
+                     width, when, e->cfg.images, e->test.dim);
+}
+
 static int on_model(evaluator *e, pf_ctx *ctx, const Pf__Model *msg)
 {
     pf_mlp *m = NULL;
-    if (pf_mlp_from_proto(msg, &m) < 0 || pf_mlp_input_dim(m) != e->test.dim) {
+    if (pf_mlp_from_proto(msg, &m) < 0) {
+        e->unreadable++;
         pf_ctx_count(ctx, "bad_snapshots", 1);
-        PF_WARN("ignored a snapshot: %s", m ? "its input width differs from the held-out set's" : pf_error_last());
-        pf_mlp_destroy(&m);
+        PF_WARN("ignored a snapshot: %s", pf_error_last());
         return 0;
+    }
+    unsigned width = pf_mlp_input_dim(m);
+    if (width != e->test.dim) {
+        pf_mlp_destroy(&m);
+        /* Best effort: without the file only a restart after the stream
+         * ended misses the reason, and this instance fails with it now. */
+        FILE *f = fopen(e->width_path, "w");
+        if (f) fprintf(f, "%u\n", width), fclose(f);
+        return width_error(e, width, "");
+    }
+    if (!e->width_cleared) {
+        unlink(e->width_path);
+        e->width_cleared = 1;
     }
     pf_mlp_destroy(&e->latest);
     e->latest = m;
@@ -290,7 +340,18 @@ static int eval_drain(void *state, pf_ctx *ctx)
 {
     evaluator *e = state;
     if (!e->latest) {
-        PF_WARN("the stream ended without a single model snapshot; nothing to score");
+        /* A restart of an instance that failed on a snapshot's width? */
+        unsigned width = 0;
+        FILE *f = fopen(e->width_path, "r");
+        int known = f && fscanf(f, "%u", &width) == 1;
+        if (f) fclose(f);
+        if (known && width != e->test.dim)
+            return width_error(e, width, " (seen before this instance restarted)");
+        if (e->unreadable)
+            PF_WARN("none of the %llu model snapshots could be read (see above); nothing to score",
+                    (unsigned long long)e->unreadable);
+        else
+            PF_WARN("the stream ended without a single model snapshot; nothing to score");
         return 0;
     }
     /* The last snapshot is scored once: now, unless on_model already did. */
@@ -310,6 +371,7 @@ static void eval_stop(void **state, pf_ctx *ctx)
 }
 
 static const pf_node_ops eval_ops = {
+    .configure = eval_configure,
     .start = eval_start,
     .process = eval_process,
     .drain = eval_drain,

@@ -127,6 +127,16 @@ int pf_idx_source_choose_labeled(const pf_dataset *d, long long labeled, pf_rng 
     return 0;
 }
 
+/* Before any process starts: the files exist and can be read (not loaded:
+ * their shapes are checked at start). */
+static int idx_configure(const void *cfgp, const pf_graph *g, const pf_gnode *node)
+{
+    const idx_cfg *cfg = cfgp;
+    int rc = pf_kind_check_path(0, node, "images", cfg->images, PF_PATH_FILE);
+    if (cfg->labels[0]) rc = pf_kind_check_path(rc, node, "labels", cfg->labels, PF_PATH_FILE);
+    return rc;
+}
+
 static int idx_start(pf_ctx *ctx, const void *cfgp, void **state)
 {
     const idx_cfg *cfg = cfgp;
@@ -222,6 +232,7 @@ static void idx_stop(void **state, pf_ctx *ctx)
 }
 
 static const pf_node_ops idx_ops = {
+    .configure = idx_configure,
     .start = idx_start,
     .process = idx_process,
     .tick = idx_tick,

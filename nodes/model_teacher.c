@@ -24,10 +24,10 @@
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 typedef struct mt_cfg {
     char *path;
@@ -68,9 +68,14 @@ typedef struct mteacher {
 static int mt_configure(const void *cfgp, const pf_graph *g, const pf_gnode *node)
 {
     const mt_cfg *cfg = cfgp;
-    if (!cfg->path || !cfg->path[0]) return pf_errorf(PF_EINVAL, "path: a model file is required");
-    if (access(cfg->path, R_OK) != 0 && !cfg->reload)
-        return pf_errorf(PF_EINVAL, "path: cannot read '%s' (train one with `pseudoflow train --out`)", cfg->path);
+    /* With reload=1 the file may be written after the check. */
+    if (cfg->reload && cfg->path && cfg->path[0]) return 0;
+    int rc = pf_kind_check_path(0, node, "path", cfg->path, PF_PATH_FILE);
+    if (rc < 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", pf_error_last());
+        return pf_errorf(rc, "%s (train one with `pseudoflow train --out`)", why);
+    }
     return 0;
 }
 

@@ -269,8 +269,8 @@ static void lex(parser *ps)
         lex_error(ps, ps->line, "%s", "'--' is an undirected edge; a digraph uses '->'");
     } else if (c == '"') {
         lex_string(ps);
-    } else if (isdigit((unsigned char)c) ||
-               ((c == '-' || c == '.') && isdigit((unsigned char)c1))) {
+    } else if (isdigit((unsigned char)c) || ((c == '-' || c == '.') && isdigit((unsigned char)c1)) ||
+               (c == '-' && c1 == '.' && p + 2 < ps->end && isdigit((unsigned char)p[2]))) { /* -.5 */
         lex_number(ps);
     } else if (id_char((unsigned char)c)) {
         while (p < ps->end && id_char((unsigned char)*p))

@@ -1,12 +1,18 @@
 /*
- * kind.c - looking kinds up in the registry and describing them.
+ * kind.c - looking kinds up in the registry and describing them, and the
+ * path check every kind's configure op shares.
  *
  * The registry itself is a NULL-terminated array in nodes/registry.c, so that
  * adding a kind is one file plus one line there; this file only reads it.
  */
 #include "runtime/kind.h"
+#include "runtime/error.h"
+#include "runtime/graph.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 extern const pf_kind *const pf_kind_registry[]; /* nodes/registry.c */
 
@@ -57,4 +63,34 @@ void pf_kind_describe(const pf_kind *kind, FILE *out)
         pf_params_describe(kind->params, out);
     else
         fprintf(out, "  (none)\n");
+}
+
+/* What is wrong with path as a `what`, written into why; 0 when nothing is. */
+static int path_problem(const char *path, pf_path_kind what, char *why, size_t size)
+{
+    const char *noun = what == PF_PATH_DIR ? "directory" : "file";
+    struct stat st;
+    if (!path || !path[0]) return snprintf(why, size, "empty (a %s is required)", noun);
+    if (stat(path, &st) != 0)
+        return errno == ENOENT || errno == ENOTDIR
+                   ? snprintf(why, size, "no such %s '%s'", noun, path)
+                   : snprintf(why, size, "cannot read '%s': %s", path, strerror(errno));
+    if (what == PF_PATH_FILE && S_ISDIR(st.st_mode))
+        return snprintf(why, size, "'%s' is a directory, not a file", path);
+    if (what == PF_PATH_DIR && !S_ISDIR(st.st_mode))
+        return snprintf(why, size, "'%s' is not a directory", path);
+    /* A directory is listed through its read and search bits. */
+    if (access(path, what == PF_PATH_DIR ? R_OK | X_OK : R_OK) != 0)
+        return snprintf(why, size, "cannot read '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const char *path,
+                       pf_path_kind what)
+{
+    char why[256], before[512]; /* before: the earlier reasons, which pf_errorf overwrites */
+    if (node->host || path_problem(path, what, why, sizeof why) == 0) return rc;
+    if (rc >= 0) return pf_errorf(PF_EINVAL, "parameter '%s': %s", param, why);
+    snprintf(before, sizeof before, "%s", pf_error_last());
+    return pf_errorf(PF_EINVAL, "%s; parameter '%s': %s", before, param, why);
 }

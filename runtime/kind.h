@@ -86,6 +86,27 @@ typedef struct pf_kind {
     const pf_node_ops *ops;
 } pf_kind;
 
+/* What a path parameter must name (pf_kind_check_path). */
+typedef enum pf_path_kind {
+    PF_PATH_FILE = 0, /* a regular file this process can read */
+    PF_PATH_DIR = 1,  /* a directory this process can list */
+} pf_path_kind;
+
+/* For configure ops: the cheap part of checking a path parameter, so that
+ * `pseudoflow check` refuses a run certain to fail when the node starts.
+ * `path`, the value of parameter `param` of `node`, must be non-empty, exist,
+ * be a `what` and be readable. Only stat(2) and access(2): nothing is opened
+ * or loaded, so a malformed file still fails only when the node starts. A
+ * node placed with host= passes unchecked: its files are on that machine,
+ * where the node checks them as it starts.
+ * `rc` is the result of the op's checks so far; a failing check appends its
+ * reason after theirs ("; "), so one line names every bad path of a node.
+ * Returns rc when this path is fine, else PF_EINVAL with pf_error_last()
+ * such as "parameter 'images': no such file '/data/x.gz'" (or "empty",
+ * "is a directory", "cannot read '...': Permission denied"). */
+int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const char *path,
+                       pf_path_kind what);
+
 /* The registry: every kind, in nodes/registry.c. */
 const pf_kind *pf_kind_find(const char *name);
 size_t pf_kind_count(void);

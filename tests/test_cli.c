@@ -6,10 +6,13 @@
  * command the binary lists (including ones added from other cli/ files),
  * `train` refusing bad options before it reads data (on a 20-row data set
  * written here, so a wrongly accepted flag shows as a finished run), and
- * `keygen` writing all of its files or none.
+ * `keygen` writing all of its files or none; `check` refusing data files
+ * that are missing or empty, and a run failing when its evaluator's
+ * held-out width differs from the stream's.
  *
  * Each case runs the binary with its output captured in files under
- * PF_TEST_TMP/cli; nothing here starts a graph.
+ * PF_TEST_TMP/cli; only the evaluator-width cases at the end start a graph
+ * (tiny, synthetic, a few seconds).
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -82,6 +85,18 @@ static void write_graph(const char *path, const char *text)
 static void assert_err_has(const char *needle)
 {
     cr_assert(strstr(r.err, needle), "stderr lacks \"%s\"; stderr:\n%s", needle, r.err);
+}
+
+Test(cli, help_works_whatever_pf_log_level_says)
+{
+    setenv("PF_LOG_LEVEL", "bogus", 1);
+    PF("--help");
+    int help = r.status;
+    PF("kinds");
+    unsetenv("PF_LOG_LEVEL");
+    cr_assert_eq(help, 0, "--help with PF_LOG_LEVEL=bogus exited %d", help);
+    cr_assert_eq(r.status, 2, "a command with PF_LOG_LEVEL=bogus should exit 2, got %d", r.status);
+    assert_err_has("bogus");
 }
 
 /* ---- check ---------------------------------------------------------------- */
@@ -478,4 +493,168 @@ Test(cli, keygen_writes_nothing_when_any_key_file_exists)
         cr_assert_str_eq(text, "old\n", "%s overwritten", files[i]);
         free(text);
     }
+}
+
+/* ---- check: data files; a run: an evaluator of the wrong width ------------- */
+
+/* `check` stats the files a node will read (it never loads them): a missing,
+ * empty or unreadable path is a problem like any bad value, so a graph that
+ * is certain to fail at start never gets that far. PIPELINE(SOURCE, EVAL) is
+ * a whole pipeline around the two nodes under test, at lines 3 and 8. */
+#define PIPELINE(source, eval)                                                                     \
+    "digraph files {\n"                                                                            \
+    "  graph   [classes=2];\n"                                                                     \
+    "  source  [" source "];\n"                                                                    \
+    "  sampler [kind=sampler];\n"                                                                  \
+    "  teacher [kind=mlp_teacher];\n"                                                              \
+    "  filter  [kind=filter];\n"                                                                   \
+    "  student [kind=mlp_student];\n"                                                              \
+    "  eval    [" eval "];\n"                                                                      \
+    "  source -> sampler -> teacher -> filter -> student;\n"                                       \
+    "  student -> eval [port=model];\n"                                                            \
+    "  sampler -> source [port=acks];\n"                                                           \
+    "  filter -> sampler [port=labels];\n"                                                         \
+    "}\n"
+
+Test(cli, check_names_every_missing_data_file_of_a_source_and_an_evaluator)
+{
+    const char *path = TMP "/files.dot";
+    write_graph(path, PIPELINE("kind=idx_source, images=\"/nonexistent/x.npy\", labels=\"/nonexistent/y.npy\"",
+                               "kind=evaluator, images=\"/nonexistent/tx.npy\", labels=\"/nonexistent/ty.npy\""));
+    PF("check", path);
+    cr_assert_eq(r.status, 2, "exit %d\n%s", r.status, r.err);
+    assert_err_has(TMP "/files.dot:3: node 'source': parameter 'images': no such file '/nonexistent/x.npy'; "
+                       "parameter 'labels': no such file '/nonexistent/y.npy'");
+    assert_err_has(TMP "/files.dot:8: node 'eval': parameter 'images': no such file '/nonexistent/tx.npy'; "
+                       "parameter 'labels': no such file '/nonexistent/ty.npy'");
+    cr_assert_eq(r.out[0], '\0', "nothing on stdout for a broken graph: %s", r.out);
+}
+
+Test(cli, check_refuses_an_empty_required_file_but_not_an_empty_optional_one)
+{
+    const char *path = TMP "/empty_files.dot";
+    write_tiny_data();
+    write_graph(path, PIPELINE("kind=idx_source, images=\"\", labels=\"\"",
+                               "kind=evaluator, images=\"" TRAIN_X "\", labels=\"\""));
+    PF("check", path);
+    cr_assert_eq(r.status, 2, "exit %d\n%s", r.status, r.err);
+    assert_err_has(TMP "/empty_files.dot:3: node 'source': parameter 'images': empty (a file is required)\n");
+    assert_err_has(TMP "/empty_files.dot:8: node 'eval': parameter 'labels': empty (a file is required)\n");
+    cr_assert_null(strstr(r.err, "'labels': empty (a file is required); "), "idx_source labels= is optional:\n%s",
+                   r.err);
+}
+
+Test(cli, check_refuses_a_dir_source_without_its_directory)
+{
+    const char *path = TMP "/no_dir.dot";
+    write_tiny_data();
+    write_graph(path, PIPELINE("kind=dir_source, dim=2, dir=\"/nonexistent/inbox\"",
+                               "kind=evaluator, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\""));
+    PF("check", path);
+    cr_assert_eq(r.status, 2, "exit %d\n%s", r.status, r.err);
+    assert_err_has(TMP "/no_dir.dot:3: node 'source': parameter 'dir': no such directory '/nonexistent/inbox'\n");
+    write_graph(path, PIPELINE("kind=dir_source, dim=2, dir=\"" TRAIN_X "\"",
+                               "kind=evaluator, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\""));
+    PF("check", path);
+    cr_assert_eq(r.status, 2, "exit %d\n%s", r.status, r.err);
+    assert_err_has(TMP "/no_dir.dot:3: node 'source': parameter 'dir': '" TRAIN_X "' is not a directory\n");
+}
+
+Test(cli, check_passes_files_that_exist_and_leaves_another_hosts_files_to_it)
+{
+    const char *path = TMP "/files_ok.dot";
+    write_tiny_data();
+    cr_assert_eq(system("mkdir -p '" TMP "/inbox'"), 0);
+    write_graph(path, PIPELINE("kind=dir_source, dim=2, dir=\"" TMP "/inbox\"",
+                               "kind=evaluator, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\""));
+    PF("check", path);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    /* A node placed with host= reads its files on that machine, which this
+     * one cannot see: `pseudoflow run` here must not refuse the graph. */
+    write_graph(path, PIPELINE("kind=idx_source, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\"",
+                               "kind=evaluator, images=\"/gpu1/tx.npy\", labels=\"/gpu1/ty.npy\", host=\"gpu1\""));
+    PF("check", path);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    write_graph(path, "digraph far {\n  src [kind=synth_source];\n"
+                      "  teacher [kind=model_teacher, path=\"/gpu1/model.pfm\", host=\"gpu1\"];\n"
+                      "  src -> teacher;\n}\n");
+    PF("check", path);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+}
+
+/* `pseudoflow run GRAPH` bounded by `timeout`: a run that never ends is
+ * stopped (exit 124) instead of hanging the suite. Fills r like pf(). */
+static void run_within(const char *graph, int seconds)
+{
+    char cmd[1024];
+    clear();
+    snprintf(cmd, sizeof cmd, "timeout %d '%s' run '%s' --no-progress > '" TMP "/out' 2> '" TMP "/err'",
+             seconds, PF_BIN, graph);
+    int st = system(cmd);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = pf_e2e_slurp(TMP "/out");
+    r.err = pf_e2e_slurp(TMP "/err");
+}
+
+/* A pipeline scoring a stream of width 4 (from SOURCE) on held-out rows of
+ * width 2, in run directory RUN; one restart allowed. */
+#define WIDTH_PIPELINE(run, source)                                                                \
+    "digraph width {\n"                                                                            \
+    "  graph   [classes=2, batch=32, max_restarts=1, run_dir=\"" run "\"];\n"                      \
+    "  source  [" source "];\n"                                                                    \
+    "  sampler [kind=sampler];\n"                                                                  \
+    "  teacher [kind=mlp_teacher, hidden=8];\n"                                                    \
+    "  filter  [kind=filter];\n"                                                                   \
+    "  student [kind=mlp_student, hidden=8, batch=16, publish_every=1];\n"                         \
+    "  eval    [kind=evaluator, every=0, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\"];\n"       \
+    "  source -> sampler -> teacher -> filter -> student;\n"                                       \
+    "  student -> eval [port=model];\n"                                                            \
+    "  student -> teacher [port=model];\n"                                                         \
+    "  sampler -> source [port=acks];\n"                                                           \
+    "  filter -> sampler [port=labels];\n"                                                         \
+    "  filter -> eval [port=labels];\n"                                                            \
+    "}\n"
+
+/* One of the two runs in this file: every snapshot of an endless stream is unusable
+ * to the evaluator, so the run must fail naming both widths (it used to
+ * ignore them all: a finite stream ended "ok" without summary.json, this
+ * one would run until `timeout`). The restarted evaluator fails on the
+ * next snapshot, so the outcome does not depend on timing. */
+Test(cli, a_run_whose_evaluator_has_another_width_than_the_stream_fails_naming_both, .timeout = 120)
+{
+    const char *path = TMP "/width.dot";
+    write_tiny_data();
+    cr_assert_eq(system("rm -rf '" TMP "/width-run'"), 0);
+    write_graph(path, WIDTH_PIPELINE(TMP "/width-run",
+                                     "kind=synth_source, n=0, rate=2000, dim=4, labeled=1000000000"));
+    run_within(path, 60);
+    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
+    assert_err_has("evaluator: the student's snapshots take 4 features per row but the held-out set '" TRAIN_X
+                   "' has 2");
+    assert_err_has("node eval#0 exited with status 1 and has failed 2 times");
+    cr_assert_null(strstr(r.err, "without a single model snapshot"), "claims no snapshot arrived:\n%s", r.err);
+    cr_assert_neq(access(TMP "/width-run/summary.json", F_OK), 0, "summary.json written anyway");
+}
+
+/* An evaluator restarted after the stream ended gets no snapshot to fail
+ * on: it fails with the width its predecessor recorded. Simulated with that
+ * record and a stream that is empty (an empty inbox), which without the
+ * record is no error: nothing to score, exit 0. */
+Test(cli, an_evaluator_restarted_after_the_stream_ended_still_fails_on_the_width, .timeout = 120)
+{
+    const char *path = TMP "/width_ended.dot";
+    write_tiny_data();
+    cr_assert_eq(system("rm -rf '" TMP "/width-ended' '" TMP "/empty-inbox' && mkdir -p '" TMP
+                        "/empty-inbox'"),
+                 0);
+    write_graph(path, WIDTH_PIPELINE(TMP "/width-ended", "kind=dir_source, dim=4, once=1, poll_ms=10, dir=\"" TMP
+                                                         "/empty-inbox\""));
+    run_within(path, 60);
+    cr_assert_eq(r.status, 0, "an empty stream is not an error: exit %d\n%s", r.status, r.err);
+    assert_err_has("the stream ended without a single model snapshot");
+    write_graph(TMP "/width-ended/eval#0.width", "4\n");
+    run_within(path, 60);
+    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
+    assert_err_has("evaluator: the student's snapshots take 4 features per row (seen before this instance "
+                   "restarted) but the held-out set '" TRAIN_X "' has 2");
 }

@@ -543,8 +543,11 @@ Test(dataset, each_format_is_chosen_by_file_name)
     cr_assert_eq(d.n, 3);
     pf_dataset_fini(&d);
 
-    expect_error(pf_dataset_load(in_dir("x.parquet"), NULL, 0, &d), PF_EINVAL,
+    expect_error(pf_dataset_load(put("x.parquet", "PAR1", 4, 0), NULL, 0, &d), PF_EINVAL,
                  "unknown data format");
+    /* a missing file is named as missing, whatever its name says */
+    expect_error(pf_dataset_load(in_dir("missing.parquet"), NULL, 0, &d), PF_EIO, "No such file");
+    expect_error(pf_dataset_load(in_dir("missing.npy"), NULL, 0, &d), PF_EIO, "cannot open");
 }
 
 Test(dataset, labels_from_a_separate_file_attach_and_must_match_the_row_count)
@@ -575,7 +578,11 @@ Test(dataset, labels_from_a_separate_file_attach_and_must_match_the_row_count)
     lab = put_npy("y2.npy", "<i4", 0, "(2,)", l2, sizeof l2, 1);
     expect_error(pf_dataset_load(x, lab, 0, &d), PF_EMISMATCH, "2 labels for 3 rows");
     cr_assert_null(d.x);
-    expect_error(pf_dataset_load(x, in_dir("y.txt"), 0, &d), PF_EINVAL, "unknown label format");
+    expect_error(pf_dataset_load(x, put("y.txt", "1\n2\n3\n", 6, 0), 0, &d), PF_EINVAL, "unknown label format");
+    expect_error(pf_dataset_load(x, in_dir("missing.txt"), 0, &d), PF_EIO, "No such file");
+    int32_t *lv = NULL;
+    size_t nl = 0;
+    expect_error(pf_labels_load(in_dir("missing-labels.txt"), 0, &lv, &nl), PF_EIO, "No such file");
 }
 
 Test(dataset, validate_rejects_non_finite_values_and_labels_below_minus_one)

@@ -240,6 +240,15 @@ Test(graph, a_node_name_that_would_leave_the_run_directory_is_refused)
     assert_loads("digraph n { \"my source.v2\" [kind=synth_source]; s [kind=file_sink]; \"my source.v2\" -> s }");
 }
 
+Test(graph, numerals_follow_dot_with_or_without_a_leading_digit)
+{
+    assert_loads("digraph n { s [kind=synth_source, separation=0.5, rate=.25]; k [kind=file_sink]; s -> k }");
+    cr_assert_float_eq(cfg_float(&g->nodes[0], "rate"), 0.25, 1e-12);
+    /* -.5 is one numeral: the parameter's range refuses it, not the lexer */
+    cr_assert_lt(parse("digraph n { s [kind=synth_source, separation=-.5]; k [kind=file_sink]; s -> k }"), 0);
+    assert_diag(diag_with("-.5 is outside"), 1, "s", "separation", "-.5 is outside [0, 1000]");
+}
+
 Test(graph, the_same_kind_given_twice_is_not_a_conflict)
 {
     assert_loads("digraph m { s [kind=synth_source]; s [kind=synth_source, n=3] }");
@@ -670,7 +679,7 @@ Test(graph, diags_print_omits_the_parts_that_are_absent)
 Test(graph, the_sampler_closes_cycles_through_its_feedback_inputs)
 {
     assert_loads("digraph loop {\n"
-                 "  src [kind=idx_source, images=\"x.gz\"]\n"
+                 "  src [kind=synth_source]\n"
                  "  sampler [kind=sampler]\n"
                  "  sink [kind=file_sink]\n"
                  "  src -> sampler -> sink\n"
