@@ -66,6 +66,8 @@ struct pf_outport {
     uint64_t seq;
     target *targets;
     size_t ntargets;
+    pf_buf *last;         /* pubsub: the newest message, re-published with re-sent end-of-stream */
+    pf_msg_type last_type;
 };
 
 static pf_buf *encode(pf_msg_type type, const void *msg)
@@ -190,6 +192,7 @@ void pf_outport_close(pf_outport **opp)
         free(tg->sent_samples);
     }
     free(op->targets);
+    buf_release(op->last);
     if (op->sock) zmq_close(op->sock);
     free(op);
     *opp = NULL;
@@ -229,7 +232,8 @@ int pf_outport_emit(pf_outport *op, pf_msg_type type, const void *msg, long to)
     int rc = 0;
     if (op->mode == PF_PUBSUB) {
         publish(op, type, b);
-        buf_release(b);
+        buf_release(op->last);
+        op->last = b, op->last_type = type; /* keeps the reference */
         return 0;
     }
     size_t n = type == PF_MSG_BATCH ? ((const Pf__Batch *)msg)->n_ids : 0;
@@ -307,6 +311,10 @@ int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended)
 {
     Pf__Eos e = PF__EOS__INIT;
     if (op->mode == PF_PUBSUB) {
+        /* A subscriber that joined after the last message (a run shorter than
+         * ZeroMQ's subscription handshake) gets it again with the re-send:
+         * latest-wins readers take it as the newest. */
+        if (resend && op->last) publish(op, op->last_type, op->last);
         pf_buf *b = encode(PF_MSG_EOS, &e);
         if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
         publish(op, PF_MSG_EOS, b);

@@ -60,8 +60,9 @@ int pf_outport_emit(pf_outport *op, pf_msg_type type, const void *msg, long to);
  * dropped: nobody will ever read it. */
 void pf_outport_flush(pf_outport *op, const uint8_t *ended);
 
-/* End-of-stream to every instance of every target (data), or published once
- * (pubsub). The first time (resend = 0) it is queued behind the data; a
+/* End-of-stream to every instance of every target (data), or published
+ * (pubsub; a re-send first publishes the port's last message again, for a
+ * subscriber that joined after it). The first time (resend = 0) it is queued behind the data; a
  * re-send is offered once to each instance not known to have finished and
  * never queued, so an exited peer cannot hold the sender forever.
  * Returns 0 or PF_ENOMEM. */

@@ -381,6 +381,35 @@ Test(learning, student_refuses_a_temperature_with_vat)
     cr_assert_eq(system(cmd), 0, "the error does not name the clash (see %s.log)", run);
 }
 
+/* A run shorter than ZeroMQ's subscription handshake: the student publishes
+ * one snapshot, its final one, at the end. The evaluator must still score it
+ * (runtime/node_loop.c: slow joiners); it used to miss it in 3 runs of 6. */
+Test(learning, a_sub_second_run_still_scores_the_final_snapshot)
+{
+    for (int i = 0; i < 5; i++) {
+        char graph[640], run[600], cmd[1600], summary[700];
+        snprintf(graph, sizeof graph, "%s/short%d.dot", dir, i);
+        snprintf(run, sizeof run, "%s/short%d", dir, i);
+        FILE *f = fopen(graph, "w");
+        cr_assert_not_null(f);
+        fprintf(f,
+                "digraph s {\n  graph [classes=%d, dim=%d, run_dir=\"%s\"];\n"
+                "  src [kind=synth_source, n=300, labeled=50];\n  sampler [kind=sampler];\n"
+                "  teacher [kind=mlp_teacher, hidden=8, warmup_epochs=2];\n  filter [kind=filter];\n"
+                "  student [kind=mlp_student, hidden=8, publish_every=1000000];\n"
+                "  eval [kind=evaluator, every=0, images=\"%s/test-x.npy\", labels=\"%s/test-y.npy\"];\n"
+                "  src -> sampler -> teacher -> filter -> student;\n  student -> eval [port=model];\n"
+                "  sampler -> src [port=acks];\n  filter -> sampler [port=labels];\n}\n",
+                CLASSES, DIM, run, dir, dir);
+        fclose(f);
+        snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress > '%s.log' 2>&1", PF_BIN, graph, run);
+        cr_assert_eq(system(cmd), 0, "run %d failed; see %s.log", i, run);
+        snprintf(summary, sizeof summary, "%s/summary.json", run);
+        cr_assert_eq(access(summary, R_OK), 0, "run %d: the final snapshot was not scored (no %s; see %s.log)", i,
+                     summary, run);
+    }
+}
+
 Test(learning, check_rejects_a_model_teacher_without_a_readable_file)
 {
     char graph[640], cmd[1400];
