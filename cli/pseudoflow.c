@@ -135,7 +135,9 @@ static const char node_help[] =
     "for another host, a container or a debugger. It binds its outputs and connects\n"
     "its inputs at the same addresses `pseudoflow run` would use, so it takes part\n"
     "in the same graph. Stops on end-of-stream (exit 0), or cleanly on SIGINT or\n"
-    "SIGTERM (exit 128 + the signal, as a shell reports it: stopped, not finished).\n"
+    "SIGTERM (exit 128 + the signal, as a shell reports it: stopped, not finished);\n"
+    "exit 78 when it cannot run as configured (a restart would not help), 1 on\n"
+    "other errors.\n"
     "\n"
     "options:\n"
     "  --run-dir DIR       as for `run` (must match the other nodes')\n"
@@ -198,6 +200,7 @@ static int cmd_node(int argc, char **argv)
     free(ended_set);
     pf_graph_destroy(&g);
     if (rc == 0 && pf_node_stop_signal()) return 128 + pf_node_stop_signal(); /* stopped, not finished */
+    if (rc == PF_ECONFIG) return PF_NODE_EXIT_CONFIG;
     return rc < 0 ? 1 : 0;
 }
 

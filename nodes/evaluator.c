@@ -141,7 +141,7 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
             goto fail;
         }
     if (g->cfg.dim && (size_t)g->cfg.dim != e->test.dim) {
-        rc = pf_errorf(PF_EMISMATCH,
+        rc = pf_errorf(PF_ECONFIG,
                        "evaluator: held-out set '%s' has %zu features per row but the graph says dim=%lld",
                        cfg->images, e->test.dim, (long long)g->cfg.dim);
         goto fail;
@@ -275,7 +275,7 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
 
 static int width_error(const evaluator *e, unsigned width, const char *when)
 {
-    return pf_errorf(PF_EMISMATCH,
+    return pf_errorf(PF_ECONFIG,
                      "evaluator: the student's snapshots take %u features per row%s but the held-out "
                      "set '%s' has %zu; give the evaluator held-out data of the stream's width",
                      width, when, e->cfg.images, e->test.dim);

@@ -179,7 +179,7 @@ static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
     if (!s) return pf_errorf(PF_ENOMEM, "mlp_student: out of memory");
     if (cfg->temperature != 1.0 && (cfg->vat > 0 || cfg->entmin > 0 || cfg->consistency > 0)) {
         free(s);
-        return pf_errorf(PF_EINVAL, "mlp_student: temperature=%g needs vat=0, entmin=0 and consistency=0 (their "
+        return pf_errorf(PF_ECONFIG, "mlp_student: temperature=%g needs vat=0, entmin=0 and consistency=0 (their "
                                     "targets are probabilities at T=1)", cfg->temperature);
     }
     s->cfg = *cfg;

@@ -323,7 +323,7 @@ static int on_samples(sampler *s, pf_ctx *ctx, const pf_msg *msg)
         /* The store's width is fixed when it is created (by the graph's dim=,
          * else the first batch); refusing the batch would leave its source
          * re-sending it forever. */
-        return pf_errorf(PF_EMISMATCH,
+        return pf_errorf(PF_ECONFIG,
                          "sampler: a batch of dim %u, but the store '%s' holds dim %u samples (every source must "
                          "send one width; a store left by an earlier run keeps its own: use another --run-dir or "
                          "remove it)",

@@ -34,7 +34,8 @@
     X(PF_EAGAIN, -11, "try again")                                                                 \
     X(PF_ESTATE, -12, "wrong state")                                                               \
     X(PF_ECHILD, -13, "child process failed")                                                      \
-    X(PF_EINTR, -14, "interrupted")
+    X(PF_EINTR, -14, "interrupted")                                                                \
+    X(PF_ECONFIG, -15, "invalid configuration")
 
 enum pf_error {
 #define PF_ERR_ENUM(name, value, text) name = value,

@@ -37,6 +37,11 @@ typedef struct pf_node_opts {
  * kind op or the transport failed (message in pf_error_last()). */
 int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts *opts);
 
+/* Exit status of a node that failed with PF_ECONFIG: a configuration that
+ * no restart can fix (sysexits' EX_CONFIG); the supervisor stops the run
+ * instead of restarting it. */
+#define PF_NODE_EXIT_CONFIG 78
+
 /* The signal (SIGTERM, SIGINT) that stopped pf_node_run in this process, or 0
  * when it ran to end-of-stream. `pseudoflow node` then exits 128 + signal, as
  * a shell would report it, so a supervisor never takes an instance that was

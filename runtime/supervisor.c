@@ -25,6 +25,7 @@
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/node_loop.h"
 #include "runtime/wire.h"
 
 #include <errno.h>
@@ -248,6 +249,9 @@ static int reap(sup *s, int stopping)
             snprintf(how, sizeof how, "was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
         else
             snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(status));
+        if (WIFEXITED(status) && WEXITSTATUS(status) == PF_NODE_EXIT_CONFIG)
+            return pf_errorf(PF_ECHILD, "node %s cannot run as configured (see its log lines above); not restarting "
+                             "it: fix the graph or its data and run again", name);
         if (c->restarts >= s->g->cfg.max_restarts)
             return pf_errorf(PF_ECHILD, "node %s %s and has failed %d times (max_restarts=%lld); "
                              "stopping the run; see its log lines above",

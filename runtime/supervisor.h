@@ -8,6 +8,8 @@
  *
  * Each instance is its own OS process, the same binary exec'ed as
  * `pseudoflow node GRAPH NAME#I --supervised`. The supervisor:
+ *   - stops the run at once when an instance exits with PF_NODE_EXIT_CONFIG
+ *     (a configuration no restart can fix), naming it;
  *   - restarts an instance that exits with an error or dies of a signal,
  *     with exponential backoff (100 ms doubling to 5 s) and one WARN line
  *     each time; past max_restarts (graph parameter) the run fails, naming it;

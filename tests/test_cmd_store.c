@@ -77,7 +77,7 @@ TestSuite(cmd_store, .init = setup, .fini = teardown);
  * returns its exit status. */
 static int run_to_files(const char *args)
 {
-    char cmd[2048];
+    char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s store %s >%s/out 2>%s/err", PF_BIN, args, dir, dir);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -118,7 +118,7 @@ static int count(const char *text, const char *word)
 /* 1 when `name` exists in directory `d`. */
 static int has_file(const char *d, const char *name)
 {
-    char p[700];
+    char p[1400];
     struct stat st;
     snprintf(p, sizeof p, "%s/%s", d, name);
     return lstat(p, &st) == 0;

@@ -379,6 +379,10 @@ Test(learning, student_refuses_a_temperature_with_vat)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0, "the run should fail, got status %d", st);
     snprintf(cmd, sizeof cmd, "grep -q 'temperature=2 needs vat=0' '%s.log'", run);
     cr_assert_eq(system(cmd), 0, "the error does not name the clash (see %s.log)", run);
+    /* no restart can fix a configuration: the run stops at once */
+    snprintf(cmd, sizeof cmd, "grep -q 'node student#0 cannot run as configured' '%s.log' && ! grep -q 'restart 1 of' '%s.log'",
+             run, run);
+    cr_assert_eq(system(cmd), 0, "the student was restarted or the run did not say why it stopped (see %s.log)", run);
 }
 
 /* A run shorter than ZeroMQ's subscription handshake: the student publishes

@@ -483,6 +483,8 @@ Test(runtime, a_rerun_with_another_width_fails_instead_of_waiting_forever)
     char *log = run_log();
     cr_assert_eq(rc, 1, "the rerun should fail, got %d; log:\n%s", rc, log);
     cr_assert(strstr(log, "a batch of dim 6, but the store") && strstr(log, "holds dim 4 samples"), "log:\n%s", log);
+    cr_assert(strstr(log, "node s#0 cannot run as configured") && !strstr(log, "restart 1 of"),
+              "the sampler should fail once, not be restarted; log:\n%s", log);
     free(log);
 }
 
