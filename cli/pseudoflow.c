@@ -15,6 +15,7 @@
 #include "runtime/curve.h"
 #include "runtime/error.h"
 #include "runtime/graph.h"
+#include "runtime/kind.h"
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
 #include "runtime/supervisor.h"
@@ -120,6 +121,7 @@ static int cmd_run(int argc, char **argv)
         }
     }
     if (!o.graph_path) return fprintf(stderr, "%s", run_help), 2;
+    pf_kind_set_path_scope(o.host, NULL); /* check the files of the nodes this run starts */
     pf_graph *g = load_graph(o.graph_path, o.run_dir);
     if (!g) return 2;
     int rc = pf_supervisor_run(g, &o);
@@ -174,6 +176,9 @@ static int cmd_node(int argc, char **argv)
         else return fprintf(stderr, "pseudoflow node: unexpected '%s'\n", argv[i]), 2;
     }
     if (!path || !spec) return fprintf(stderr, "%s", node_help), 2;
+    char name[256];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(spec, "#"), spec);
+    pf_kind_set_path_scope(NULL, name); /* this node's files, wherever it is placed */
     pf_graph *g = load_graph(path, o.run_dir);
     if (!g) return 2;
     size_t node;

@@ -21,12 +21,10 @@
  * last is also written to <run_dir>/summary.json at the end.
  *
  * Snapshots whose input width differs from the held-out set's are a
- * configuration error: the instance fails naming both widths, instead of
- * ignoring every snapshot and ending "successfully" with nothing scored.
- * The failure is restarted like any other, and a restart after the stream
- * ended gets no snapshot to fail on, so the width is also written to
- * <run_dir>/<node>#<i>.width (removed by the first snapshot that fits): a
- * restarted instance that drains without a snapshot fails with it too.
+ * configuration error (PF_ECONFIG): the instance fails naming both widths,
+ * and the supervisor stops the run instead of restarting it, rather than
+ * every snapshot being ignored and the run ending "successfully" with
+ * nothing scored.
  */
 #include "data/dataset.h"
 #include "data/truth.h"
@@ -93,8 +91,6 @@ typedef struct evaluator {
     uint64_t evals;
     uint64_t started_ms; /* when this evaluator started: uptime_s counts from it */
     uint64_t unreadable; /* snapshots ignored because they did not decode */
-    char width_path[4200]; /* <run_dir>/<node>#<i>.width: a snapshot width that did not fit */
-    int width_cleared;     /* width_path removed by a snapshot that fits */
     /* pseudo-label quality */
     uint64_t decided, accepted, known, correct;
     pending *wait;
@@ -156,8 +152,6 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
     snprintf(e->metrics_path, sizeof e->metrics_path, "%s/metrics.jsonl", pf_ctx_run_dir(ctx));
     snprintf(e->summary_path, sizeof e->summary_path, "%s/summary.json", pf_ctx_run_dir(ctx));
     snprintf(e->truth_glob, sizeof e->truth_glob, "%s/truth-*.bin", pf_ctx_run_dir(ctx));
-    snprintf(e->width_path, sizeof e->width_path, "%s/%s.width", pf_ctx_run_dir(ctx),
-             pf_ctx_name(ctx));
     e->jsonl = fopen(e->metrics_path, "a");
     if (!e->jsonl) {
         rc = pf_errorf(PF_EIO, "evaluator: cannot open '%s' for appending", e->metrics_path);
@@ -273,12 +267,12 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
     return 0;
 }
 
-static int width_error(const evaluator *e, unsigned width, const char *when)
+static int width_error(const evaluator *e, unsigned width)
 {
     return pf_errorf(PF_ECONFIG,
-                     "evaluator: the student's snapshots take %u features per row%s but the held-out "
+                     "evaluator: the student's snapshots take %u features per row but the held-out "
                      "set '%s' has %zu; give the evaluator held-out data of the stream's width",
-                     width, when, e->cfg.images, e->test.dim);
+                     width, e->cfg.images, e->test.dim);
 }
 
 static int on_model(evaluator *e, pf_ctx *ctx, const Pf__Model *msg)
@@ -293,15 +287,13 @@ static int on_model(evaluator *e, pf_ctx *ctx, const Pf__Model *msg)
     unsigned width = pf_mlp_input_dim(m);
     if (width != e->test.dim) {
         pf_mlp_destroy(&m);
-        /* Best effort: without the file only a restart after the stream
-         * ended misses the reason, and this instance fails with it now. */
-        FILE *f = fopen(e->width_path, "w");
-        if (f) fprintf(f, "%u\n", width), fclose(f);
-        return width_error(e, width, "");
+        return width_error(e, width);
     }
-    if (!e->width_cleared) {
-        unlink(e->width_path);
-        e->width_cleared = 1;
+    pf_mlp_counters k0 = e->latest ? pf_mlp_get_counters(e->latest) : (pf_mlp_counters){0};
+    pf_mlp_counters k1 = pf_mlp_get_counters(m);
+    if (e->latest && k0.version == k1.version && k0.steps == k1.steps) { /* a re-published copy (node_loop.c) */
+        pf_mlp_destroy(&m);
+        return 0;
     }
     pf_mlp_destroy(&e->latest);
     e->latest = m;
@@ -340,13 +332,6 @@ static int eval_drain(void *state, pf_ctx *ctx)
 {
     evaluator *e = state;
     if (!e->latest) {
-        /* A restart of an instance that failed on a snapshot's width? */
-        unsigned width = 0;
-        FILE *f = fopen(e->width_path, "r");
-        int known = f && fscanf(f, "%u", &width) == 1;
-        if (f) fclose(f);
-        if (known && width != e->test.dim)
-            return width_error(e, width, " (seen before this instance restarted)");
         if (e->unreadable)
             PF_WARN("none of the %llu model snapshots could be read (see above); nothing to score",
                     (unsigned long long)e->unreadable);

@@ -47,7 +47,7 @@
  * of itself than without entmin.)
  *
  * VAT, entmin and consistency targets are probabilities at T = 1, so they
- * need temperature=1 (checked at start).
+ * need temperature=1 (student_configure: `pseudoflow check` refuses it).
  *
  * Label smoothing (smooth=eps > 0; Szegedy et al. 2016, against label noise
  * as in Lukasik et al. 2020): a pseudo-label y (a hard target on a row
@@ -177,11 +177,6 @@ static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
     const student_cfg *cfg = cfgp;
     student *s = calloc(1, sizeof *s);
     if (!s) return pf_errorf(PF_ENOMEM, "mlp_student: out of memory");
-    if (cfg->temperature != 1.0 && (cfg->vat > 0 || cfg->entmin > 0 || cfg->consistency > 0)) {
-        free(s);
-        return pf_errorf(PF_ECONFIG, "mlp_student: temperature=%g needs vat=0, entmin=0 and consistency=0 (their "
-                                    "targets are probabilities at T=1)", cfg->temperature);
-    }
     s->cfg = *cfg;
     s->seed = cfg->seed >= 0 ? (uint64_t)cfg->seed : pf_ctx_seed(ctx);
     snprintf(s->ckpt, sizeof s->ckpt, "%s/%s.ckpt.pfm", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
@@ -580,7 +575,19 @@ static void student_stop(void **state, pf_ctx *ctx)
     *state = NULL;
 }
 
+/* `pseudoflow check`: VAT's, entmin's and consistency's targets are
+ * probabilities at T = 1 (see the top comment). */
+static int student_configure(const void *cfgp, const pf_graph *g, const pf_gnode *node)
+{
+    const student_cfg *cfg = cfgp;
+    if (cfg->temperature != 1.0 && (cfg->vat > 0 || cfg->entmin > 0 || cfg->consistency > 0))
+        return pf_errorf(PF_EINVAL, "temperature=%g needs vat=0, entmin=0 and consistency=0 (their targets are "
+                                    "probabilities at T=1)", cfg->temperature);
+    return 0;
+}
+
 static const pf_node_ops student_ops = {
+    .configure = student_configure,
     .start = student_start,
     .process = student_process,
     .drain = student_drain,

@@ -38,10 +38,11 @@ int pf_curve_client(const pf_curve *c, void *sock);
 void pf_curve_close(pf_curve **c);
 
 /* Write a new server.key, client.key (both 0600) and authorized_keys (0644)
- * into dir. A dir it creates (parents too) is made 0700; an existing one keeps
- * its mode. All or nothing: if any of the three files exists it refuses,
- * naming it, before writing anything, and on a later failure it removes what
- * it wrote (and the dir it made). Errors, each starting "keygen: ": PF_EIO
+ * into dir. A dir it creates is made 0700 (missing parents are made 0755);
+ * an existing one keeps its mode. All or nothing for the keys: if any of the
+ * three files exists it refuses, naming it, before writing anything, and on
+ * a later failure it removes what it wrote and the dir it made (parents it
+ * made stay). Errors, each starting "keygen: ": PF_EIO
  * (an existing key file, not a directory, cannot create or write), PF_EZMQ
  * (libzmq built without CURVE). */
 int pf_curve_keygen(const char *dir);

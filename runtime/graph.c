@@ -25,9 +25,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define MSG_MAX 1024 /* bytes of one diagnostic message; longer ones are truncated */
 
@@ -668,4 +672,45 @@ int pf_graph_set_run_dir(pf_graph *g, const char *run_dir)
         g->cfg.store = store;
     }
     return 0;
+}
+
+/* An address is this machine's when a socket can bind to it (port 0: any
+ * free port; nothing is sent). */
+static int address_is_local(const struct sockaddr *a, socklen_t len)
+{
+    int fd = socket(a->sa_family, SOCK_DGRAM, 0);
+    if (fd < 0) return 0;
+    struct sockaddr_storage ss;
+    memcpy(&ss, a, len);
+    if (a->sa_family == AF_INET) ((struct sockaddr_in *)&ss)->sin_port = 0;
+    if (a->sa_family == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+    int ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
+    close(fd);
+    return ok;
+}
+
+int pf_graph_host_is_here(const char *h)
+{
+    if (!strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1")) return 1;
+    char me[256];
+    if (gethostname(me, sizeof me) == 0) {
+        me[sizeof me - 1] = '\0';
+        size_t short_len = strcspn(me, ".");
+        if (!strcmp(h, me) || (strlen(h) == short_len && !strncmp(h, me, short_len))) return 1;
+    }
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_socktype = SOCK_DGRAM;
+    if (getaddrinfo(h, NULL, &hints, &ai) != 0) return 0;
+    int here = 0;
+    for (const struct addrinfo *p = ai; p && !here; p = p->ai_next)
+        here = (p->ai_family == AF_INET || p->ai_family == AF_INET6) && address_is_local(p->ai_addr, p->ai_addrlen);
+    freeaddrinfo(ai);
+    return here;
+}
+
+int pf_graph_node_placed_here(const pf_gnode *n, const char *want)
+{
+    int hosted = n->host && n->host[0];
+    if (want) return hosted && !strcmp(n->host, want);
+    return !hosted || pf_graph_host_is_here(n->host);
 }

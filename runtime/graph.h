@@ -127,6 +127,17 @@ int pf_graph_find(const pf_graph *g, const char *name);
  * PF_ENOTFOUND / PF_ERANGE with a message. */
 int pf_graph_resolve_instance(const pf_graph *g, const char *spec, size_t *node, int *instance);
 
+/* Is host name or address h this machine: localhost, a 127.* or ::1
+ * address, this machine's hostname or its first label, or a name that
+ * resolves to an address of one of this machine's interfaces? (May block on
+ * name resolution.) */
+int pf_graph_host_is_here(const char *h);
+
+/* Is node n placed on this machine? With want = NULL: it has no host=, or
+ * its host= is this machine (pf_graph_host_is_here); with want = H (as in
+ * `pseudoflow run --host H`): its host= is H. */
+int pf_graph_node_placed_here(const pf_gnode *n, const char *want);
+
 /* Append one diag (printf-style message; node and param may be NULL, all
  * copied). Returns 0 or PF_ENOMEM. For the DOT reader and for tools that
  * add their own findings to a load's list. */

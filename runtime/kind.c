@@ -85,11 +85,19 @@ static int path_problem(const char *path, pf_path_kind what, char *why, size_t s
     return 0;
 }
 
+static const char *scope_host, *scope_node; /* pf_kind_set_path_scope */
+
+void pf_kind_set_path_scope(const char *host, const char *node)
+{
+    scope_host = host, scope_node = node;
+}
+
 int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const char *path,
                        pf_path_kind what)
 {
     char why[256], before[512]; /* before: the earlier reasons, which pf_errorf overwrites */
-    if (node->host || path_problem(path, what, why, sizeof why) == 0) return rc;
+    int mine = scope_node ? !strcmp(node->name, scope_node) : pf_graph_node_placed_here(node, scope_host);
+    if (!mine || path_problem(path, what, why, sizeof why) == 0) return rc;
     if (rc >= 0) return pf_errorf(PF_EINVAL, "parameter '%s': %s", param, why);
     snprintf(before, sizeof before, "%s", pf_error_last());
     return pf_errorf(PF_EINVAL, "%s; parameter '%s': %s", before, param, why);

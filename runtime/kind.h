@@ -96,9 +96,9 @@ typedef enum pf_path_kind {
  * `pseudoflow check` refuses a run certain to fail when the node starts.
  * `path`, the value of parameter `param` of `node`, must be non-empty, exist,
  * be a `what` and be readable. Only stat(2) and access(2): nothing is opened
- * or loaded, so a malformed file still fails only when the node starts. A
- * node placed with host= passes unchecked: its files are on that machine,
- * where the node checks them as it starts.
+ * or loaded, so a malformed file still fails only when the node starts.
+ * Only the nodes in scope (pf_kind_set_path_scope) are checked: another
+ * machine's files are that machine's to check.
  * `rc` is the result of the op's checks so far; a failing check appends its
  * reason after theirs ("; "), so one line names every bad path of a node.
  * Returns rc when this path is fine, else PF_EINVAL with pf_error_last()
@@ -106,6 +106,13 @@ typedef enum pf_path_kind {
  * "is a directory", "cannot read '...': Permission denied"). */
 int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const char *path,
                        pf_path_kind what);
+
+/* Whose files pf_kind_check_path checks: by default the nodes placed on
+ * this machine (pf_graph_node_placed_here, want = NULL); host = H for
+ * `pseudoflow run --host H`; node (not NULL) for `pseudoflow node NAME#I`:
+ * that node only, wherever it is placed. Call before the graph is loaded;
+ * the strings must outlive the loading. */
+void pf_kind_set_path_scope(const char *host, const char *node);
 
 /* The registry: every kind, in nodes/registry.c. */
 const pf_kind *pf_kind_find(const char *name);

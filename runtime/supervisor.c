@@ -139,27 +139,6 @@ static void child_name(const sup *s, const child *c, char *buf, size_t len)
     snprintf(buf, len, "%s#%d", s->g->nodes[c->node].name, c->instance);
 }
 
-/* Does host= h name this machine: a loopback name or address, or this
- * machine's hostname (or its first label, "gpu1" for "gpu1.lab")? */
-static int host_is_this_machine(const char *h)
-{
-    if (!strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1")) return 1;
-    char me[256];
-    if (gethostname(me, sizeof me) != 0) return 0;
-    me[sizeof me - 1] = '\0';
-    if (!strcmp(h, me)) return 1;
-    size_t short_len = strcspn(me, ".");
-    return strlen(h) == short_len && !strncmp(h, me, short_len);
-}
-
-/* Is node n placed here (see the top comment)? */
-static int place_here(const pf_gnode *n, const char *want)
-{
-    int hosted = n->host && n->host[0];
-    if (want) return hosted && !strcmp(n->host, want);
-    return !hosted || host_is_this_machine(n->host);
-}
-
 /* Take <run_dir>/run.lock, or say which run holds it. */
 static int lock_run_dir(sup *s)
 {
@@ -168,13 +147,13 @@ static int lock_run_dir(sup *s)
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (s->lock_fd < 0) return pf_errorf(PF_EIO, "cannot open '%s': %s", path, strerror(errno));
     if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
         char pid[32] = "";
         ssize_t n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
-        int e = errno;
         close(s->lock_fd), s->lock_fd = -1;
-        if (e != EWOULDBLOCK && e != EAGAIN && !pid[0])
+        if (e != EWOULDBLOCK && e != EAGAIN) /* not contention: say what it is */
             return pf_errorf(PF_EIO, "cannot lock '%s': %s", path, strerror(e));
         return pf_errorf(PF_ESTATE, "run dir '%s' is in use by another run (pid %s); give this one another "
                          "--run-dir", s->run_dir, pid[0] ? pid : "unknown");
@@ -194,7 +173,7 @@ static int place_instances(sup *s)
     size_t here = 0;
     for (size_t i = 0; i < s->nkids; i++) {
         const pf_gnode *n = &s->g->nodes[s->kids[i].node];
-        s->kids[i].remote = !place_here(n, s->o->host);
+        s->kids[i].remote = !pf_graph_node_placed_here(n, s->o->host);
         here += !s->kids[i].remote;
         if (!s->kids[i].remote || s->kids[i].instance != 0) continue;
         if (n->host && n->host[0]) {
