@@ -67,6 +67,7 @@ struct pf_outport {
     target *targets;
     size_t ntargets;
     pf_buf *last;         /* pubsub: the newest message, re-published with re-sent end-of-stream */
+    uint64_t published;   /* pubsub: messages published, announced by end-of-stream */
     pf_msg_type last_type;
 };
 
@@ -232,6 +233,7 @@ int pf_outport_emit(pf_outport *op, pf_msg_type type, const void *msg, long to)
     int rc = 0;
     if (op->mode == PF_PUBSUB) {
         publish(op, type, b);
+        op->published++;
         buf_release(op->last);
         op->last = b, op->last_type = type; /* keeps the reference */
         return 0;
@@ -315,6 +317,7 @@ int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended)
          * ZeroMQ's subscription handshake) gets it again with the re-send:
          * latest-wins readers take it as the newest. */
         if (resend && op->last) publish(op, op->last_type, op->last);
+        e.batches = op->published; /* a subscriber that got none of them waits for the re-send */
         pf_buf *b = encode(PF_MSG_EOS, &e);
         if (!b) return pf_errorf(PF_ENOMEM, "out of memory");
         publish(op, PF_MSG_EOS, b);
