@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/fashion_data.h"
 #include "data/dataset.h"
 #include "models/metrics.h"
 #include "models/mlp.h"
@@ -38,10 +39,7 @@ int main(int argc, char **argv)
                         "  probabilities, on the t10k files (DATA: data directory)\n");
         return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
     }
-    const char *dir = getenv("DATA") ? getenv("DATA") : "/usr/share/datasets/fashion-mnist";
-    char im[4096], lb[4096];
-    snprintf(im, sizeof im, "%s/t10k-images-idx3-ubyte.gz", dir);
-    snprintf(lb, sizeof lb, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    char im[4096];
     pf_models_set_threads(1);
 
     pf_dataset d = {0};
@@ -49,7 +47,7 @@ int main(int argc, char **argv)
     float *p = NULL, *sum = NULL; /* one model's probabilities, and their running sum: [n, C] */
     size_t C = 0;
     int rc;
-    if ((rc = pf_dataset_load(im, lb, 0, &d)) < 0) goto out;
+    if ((rc = bench_fashion_load("t10k", &d, im, sizeof im)) < 0) goto out;
     printf("bench_ensemble: %zu held-out rows from %s\n", d.n, im);
     printf("%-48s  %8s  %8s\n", "model", "alone", "ensemble");
     for (int k = 1; k < argc; k++) {

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/fashion_data.h"
 #include "data/dataset.h"
 #include "models/loss.h"
 #include "models/mlp.h"
@@ -151,10 +152,7 @@ int main(int argc, char **argv)
         return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
     }
     long long labeled = argc > 2 ? atoll(argv[2]) : 1000, seed = argc > 3 ? atoll(argv[3]) : 0;
-    const char *dir = getenv("DATA") ? getenv("DATA") : "/usr/share/datasets/fashion-mnist";
-    char im[4096], lb[4096];
-    snprintf(im, sizeof im, "%s/train-images-idx3-ubyte.gz", dir);
-    snprintf(lb, sizeof lb, "%s/train-labels-idx1-ubyte.gz", dir);
+    char im[4096];
     pf_models_set_threads(1);
 
     pf_dataset d = {0};
@@ -167,7 +165,7 @@ int main(int argc, char **argv)
     float *sim = NULL, *P = NULL; /* cosines [block, nl]; prototypes [C, H] */
     int32_t *yu = NULL, *yl = NULL;
     int rc;
-    if ((rc = pf_dataset_load(im, lb, 0, &d)) < 0 || (rc = pf_mlp_load(argv[1], &m)) < 0) goto out;
+    if ((rc = bench_fashion_load("train", &d, im, sizeof im)) < 0 || (rc = pf_mlp_load(argv[1], &m)) < 0) goto out;
     size_t dim = d.dim, C = pf_mlp_classes(m), H = 0, nu = 0, nl = 0;
     if (pf_mlp_input_dim(m) != dim) {
         rc = pf_errorf(PF_EMISMATCH, "model for %u features, data has %zu", pf_mlp_input_dim(m),

@@ -236,8 +236,8 @@ Test(learning, model_teacher_distills_a_saved_student)
     cr_assert_gt(distilled, first - 0.05, "distilling a %.4f model gave %.4f", first, distilled);
 }
 
-/* Mean top-class probability of a saved model over the held-out blobs. */
-static double mean_confidence(const char *model_path)
+/* A saved model's probabilities over the held-out blobs, [*n, CLASSES]; the caller frees. */
+static float *held_out_probs(const char *model_path, size_t *n)
 {
     pf_mlp *m = NULL;
     cr_assert_eq(pf_mlp_load(model_path, &m), 0, "cannot load %s", model_path);
@@ -249,38 +249,34 @@ static double mean_confidence(const char *model_path)
     float *p = malloc(d.n * CLASSES * sizeof *p);
     cr_assert_not_null(p);
     cr_assert_eq(pf_mlp_predict_proba(m, d.x, d.n, 1.0f, p), 0);
+    *n = d.n;
+    pf_dataset_fini(&d);
+    pf_mlp_destroy(&m);
+    return p;
+}
+
+/* Mean top-class probability of a saved model over the held-out blobs. */
+static double mean_confidence(const char *model_path)
+{
+    size_t n;
+    float *p = held_out_probs(model_path, &n);
     double sum = 0;
-    for (size_t i = 0; i < d.n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const float *row = p + i * CLASSES;
         sum += row[pf_metrics_argmax(row, CLASSES)];
     }
-    double mean = sum / (double)d.n;
     free(p);
-    pf_dataset_fini(&d);
-    pf_mlp_destroy(&m);
-    return mean;
+    return sum / (double)n;
 }
 
 /* Share of the held-out blobs a saved model assigns to class k. */
 static double predicted_share(const char *model_path, int k)
 {
-    pf_mlp *m = NULL;
-    cr_assert_eq(pf_mlp_load(model_path, &m), 0, "cannot load %s", model_path);
-    pf_dataset d = {0};
-    char x[640], y[640];
-    snprintf(x, sizeof x, "%s/test-x.npy", dir);
-    snprintf(y, sizeof y, "%s/test-y.npy", dir);
-    cr_assert_eq(pf_dataset_load(x, y, 0, &d), 0, "cannot read %s", x);
-    float *p = malloc(d.n * CLASSES * sizeof *p);
-    cr_assert_not_null(p);
-    cr_assert_eq(pf_mlp_predict_proba(m, d.x, d.n, 1.0f, p), 0);
-    size_t hits = 0;
-    for (size_t i = 0; i < d.n; i++) hits += pf_metrics_argmax(p + i * CLASSES, CLASSES) == (size_t)k;
-    double share = (double)hits / (double)d.n;
+    size_t n, hits = 0;
+    float *p = held_out_probs(model_path, &n);
+    for (size_t i = 0; i < n; i++) hits += pf_metrics_argmax(p + i * CLASSES, CLASSES) == (size_t)k;
     free(p);
-    pf_dataset_fini(&d);
-    pf_mlp_destroy(&m);
-    return share;
+    return (double)hits / (double)n;
 }
 
 /* smooth=0.2 turns every pseudo-label into the target 0.8 + 0.2/4 = 0.85 on
