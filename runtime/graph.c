@@ -369,6 +369,16 @@ static void check_dangling(checker *ps)
         for (size_t k = 0; k < g->nedges; k++)
             unresolved |= g->edges[k].to == i && g->edges[k].in_port < 0;
         if (!n->kind || unresolved) continue; /* already reported; do not pile on */
+        int touched = 0, outputs = 0;
+        for (size_t k = 0; k < g->nedges; k++)
+            touched |= g->edges[k].from == i || g->edges[k].to == i;
+        for (int p = 0; n->kind->ports && n->kind->ports[p].name; p++)
+            outputs += n->kind->ports[p].dir == PF_OUT;
+        if (!touched && outputs > 0)
+            diag(ps, n->line, n->name, NULL,
+                 "wired to nothing: what it produces would go nowhere; add an edge `%s -> X` "
+                 "or remove the node",
+                 n->name);
         for (int p = 0; n->kind->ports && n->kind->ports[p].name; p++) {
             const pf_port_spec *s = &n->kind->ports[p];
             if (s->dir != PF_IN || !(s->flags & PF_PORT_REQUIRED)) continue;

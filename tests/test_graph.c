@@ -251,7 +251,8 @@ Test(graph, numerals_follow_dot_with_or_without_a_leading_digit)
 
 Test(graph, the_same_kind_given_twice_is_not_a_conflict)
 {
-    assert_loads("digraph m { s [kind=synth_source]; s [kind=synth_source, n=3] }");
+    assert_loads("digraph m { s [kind=synth_source]; s [kind=synth_source, n=3]; k [kind=file_sink]\n"
+                 "  s -> k }");
 }
 
 Test(graph, one_output_may_fan_out_to_several_nodes)
@@ -607,9 +608,24 @@ Test(graph, a_required_input_left_unwired_is_a_dangling_input)
 {
     cr_assert_eq(parse("digraph d {\n  src [kind=synth_source]\n  sink [kind=file_sink]\n}"),
                  PF_EINVAL);
-    cr_assert_eq(d.n, 1);
-    assert_diag(&d.items[0], 3, "sink", NULL,
+    cr_assert_eq(d.n, 2);
+    assert_diag(&d.items[0], 2, "src", NULL,
+                "wired to nothing: what it produces would go nowhere; add an edge `src -> X` or "
+                "remove the node");
+    assert_diag(&d.items[1], 3, "sink", NULL,
                 "required input 'in' is not wired (dangling input); add an edge `X -> sink`");
+}
+
+Test(graph, a_source_wired_to_nothing_is_refused)
+{
+    /* a feeds k; b touches no edge, so its samples would go nowhere. */
+    cr_assert_eq(parse("digraph d {\n  a [kind=synth_source]\n  b [kind=synth_source]\n"
+                       "  k [kind=file_sink]\n  a -> k\n}"),
+                 PF_EINVAL);
+    cr_assert_eq(d.n, 1);
+    assert_diag(&d.items[0], 3, "b", NULL,
+                "wired to nothing: what it produces would go nowhere; add an edge `b -> X` or "
+                "remove the node");
 }
 
 Test(graph, duplicate_edges_point_at_the_first)
