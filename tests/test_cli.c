@@ -615,7 +615,7 @@ static void run_within(const char *graph, int seconds)
     "  filter -> eval [port=labels];\n"                                                            \
     "}\n"
 
-/* The one run in this file: every snapshot of an endless stream is unusable
+/* A run: every snapshot of an endless stream is unusable
  * to the evaluator, so the run must fail naming both widths (it used to
  * ignore them all: a finite stream ended "ok" without summary.json, this
  * one would run until `timeout`), at once: no restart fixes a width. */
@@ -635,4 +635,45 @@ Test(cli, a_run_whose_evaluator_has_another_width_than_the_stream_fails_naming_b
     cr_assert_null(strstr(r.err, "restart 1 of"), "the evaluator was restarted:\n%s", r.err);
     cr_assert_null(strstr(r.err, "without a single model snapshot"), "claims no snapshot arrived:\n%s", r.err);
     cr_assert_neq(access(TMP "/width-run/summary.json", F_OK), 0, "summary.json written anyway");
+}
+
+/* bench/bench_memory.sh on a short pipeline: it must finish the run and
+ * print a row of figures for the supervisor and for every node instance it
+ * sampled (an awk `>` once redirected those rows into a file instead). */
+Test(cli, bench_memory_prints_a_row_for_every_instance_of_the_run, .timeout = 120)
+{
+    const char *path = TMP "/mem.dot";
+    write_graph(path, "digraph mem {\n"
+                      "  graph [classes=2, batch=64];\n"
+                      "  src [kind=synth_source, n=40000, dim=8, rate=12000];\n"
+                      "  sampler [kind=sampler];\n"
+                      "  teacher [kind=mlp_teacher, hidden=\"\"];\n"
+                      "  filter [kind=filter];\n"
+                      "  student [kind=mlp_student, hidden=8];\n"
+                      "  src -> sampler -> teacher -> filter -> student;\n"
+                      "  sampler -> src [port=acks];\n"
+                      "  filter -> sampler [port=labels];\n"
+                      "}\n");
+    clear();
+    int st = system("PF_BIN='" PF_BIN "' BENCH_DIR='" TMP "/mem' timeout 100 bash '" PF_SOURCE_DIR
+                    "/bench/bench_memory.sh' '" TMP "/mem.dot' 1 > '" TMP "/out' 2> '" TMP "/err'");
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = pf_e2e_slurp(TMP "/out");
+    r.err = pf_e2e_slurp(TMP "/err");
+    cr_assert_eq(r.status, 0, "exit %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
+    const char *anon = strstr(r.out, "RssAnon");
+    const char *file = anon ? strstr(anon, "RssFile") : NULL;
+    cr_assert(anon && file, "no RssAnon and RssFile tables:\n%s", r.out);
+    const char *names[] = {"supervisor", "src#0", "sampler#0", "teacher#0", "filter#0", "student#0"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char row[64];
+        snprintf(row, sizeof row, "\n%s ", names[i]);
+        const char *at = strstr(anon, row);
+        cr_assert(at && at < file, "no RssAnon row for %s:\n%s", names[i], r.out);
+        double q1 = -1, mid = -1, q3 = -1, end = -1, peak = -1;
+        cr_assert_eq(sscanf(at + strlen(row), "%lf %lf %lf %lf %lf", &q1, &mid, &q3, &end, &peak), 5,
+                     "row for %s is not five figures:\n%s", names[i], r.out);
+        cr_assert(end > 0 && peak >= end && peak >= q1, "implausible row for %s:\n%s", names[i], r.out);
+        cr_assert(strstr(file, row), "no RssFile row for %s:\n%s", names[i], r.out);
+    }
 }
