@@ -46,10 +46,23 @@ echo "  cpus              $(nproc)   load average $(cut -d' ' -f1-3 /proc/loadav
 echo "  sampled every     ${interval} s"
 echo
 
+# The pids whose parent is $1 (from /proc alone: no procps needed).
+children() {
+  local f k v
+  for f in /proc/[0-9]*/status; do
+    while read -r k v; do
+      if [ "$k" = PPid: ]; then
+        [ "$v" = "$1" ] && { f=${f#/proc/}; echo "${f%/status}"; }
+        break
+      fi
+    done 2>/dev/null < "$f"
+  done
+}
+
 # One line per process: seconds, instance, RssAnon kB, RssFile kB.
 sample() { # $1 = supervisor pid, $2 = seconds since start
   local pid name anon file
-  for pid in "$1" $(pgrep -P "$1"); do
+  for pid in "$1" $(children "$1"); do
     [ -r "/proc/$pid/status" ] || continue
     if [ "$pid" = "$1" ]; then
       name=supervisor
