@@ -61,14 +61,43 @@ static int ece_bin(double conf)
     return b;
 }
 
+void pf_reliability_add(pf_reliability *r, double conf, int correct)
+{
+    conf = conf > 0 ? (conf < 1 ? conf : 1) : 0; /* NaN to 0 as well */
+    int b = ece_bin(conf);
+    r->n++;
+    r->correct += correct != 0;
+    r->conf_sum += conf;
+    r->bin_n[b] += 1.0;
+    r->bin_conf[b] += conf;
+    r->bin_correct[b] += correct != 0;
+}
+
+double pf_reliability_accuracy(const pf_reliability *r)
+{
+    return r->n ? (double)r->correct / (double)r->n : 0.0;
+}
+
+double pf_reliability_confidence(const pf_reliability *r)
+{
+    return r->n ? r->conf_sum / (double)r->n : 0.0;
+}
+
+double pf_reliability_ece(const pf_reliability *r)
+{
+    double ece = 0.0;
+    for (int b = 0; b < PF_METRICS_ECE_BINS; b++)
+        if (r->bin_n[b] > 0) ece += fabs(r->bin_correct[b] - r->bin_conf[b]) / (double)r->n;
+    return ece;
+}
+
 int pf_metrics_compute(pf_metrics *mt, const float *probs, const int32_t *labels, size_t n)
 {
     size_t C = mt->classes;
     if (n == 0) return pf_errorf(PF_EINVAL, "metrics: no samples");
     memset(mt->confusion, 0, C * C * sizeof *mt->confusion);
     double nll = 0.0, brier = 0.0;
-    double bin_n[PF_METRICS_ECE_BINS] = {0}, bin_conf[PF_METRICS_ECE_BINS] = {0},
-           bin_acc[PF_METRICS_ECE_BINS] = {0};
+    pf_reliability rel = {0};
 
     for (size_t i = 0; i < n; i++) {
         const float *p = probs + i * C;
@@ -86,11 +115,7 @@ int pf_metrics_compute(pf_metrics *mt, const float *probs, const int32_t *labels
         mt->confusion[(size_t)y * C + yhat]++;
         double py = p[y];
         nll -= log(py > PF_METRICS_NLL_CLIP ? py : PF_METRICS_NLL_CLIP);
-        double conf = p[yhat];
-        int b = ece_bin(conf);
-        bin_n[b] += 1.0;
-        bin_conf[b] += conf;
-        bin_acc[b] += yhat == (size_t)y ? 1.0 : 0.0;
+        pf_reliability_add(&rel, p[yhat], yhat == (size_t)y);
     }
 
     double correct = 0.0, f1_sum = 0.0;
@@ -109,15 +134,11 @@ int pf_metrics_compute(pf_metrics *mt, const float *probs, const int32_t *labels
             f1_classes++;
         }
     }
-    double ece = 0.0;
-    for (int b = 0; b < PF_METRICS_ECE_BINS; b++)
-        if (bin_n[b] > 0) ece += fabs(bin_acc[b] - bin_conf[b]) / (double)n;
-
     mt->n = n;
     mt->accuracy = correct / (double)n;
     mt->macro_f1 = f1_sum / (double)f1_classes; /* >= 1 class: n > 0 */
     mt->nll = nll / (double)n;
-    mt->ece = ece;
+    mt->ece = pf_reliability_ece(&rel);
     mt->brier = brier / (double)n;
     return 0;
 }

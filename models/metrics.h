@@ -56,6 +56,25 @@ void pf_metrics_fini(pf_metrics *mt);
  * not finite or < 0); on error mt's previous values are unspecified. */
 int pf_metrics_compute(pf_metrics *mt, const float *probs, const int32_t *labels, size_t n);
 
+/* A running reliability tally: confidences and whether each was right, in
+ * the ECE's 15 bins, for predictions scored one at a time (the evaluator's
+ * pseudo-labels against their hidden truth). Zero-initialize to start. */
+typedef struct pf_reliability {
+    uint64_t n, correct;
+    double conf_sum;
+    double bin_n[PF_METRICS_ECE_BINS], bin_conf[PF_METRICS_ECE_BINS], bin_correct[PF_METRICS_ECE_BINS];
+} pf_reliability;
+
+/* Count one prediction of confidence conf (clamped to [0, 1]) that was
+ * right (correct != 0) or not. */
+void pf_reliability_add(pf_reliability *r, double conf, int correct);
+
+/* Accuracy, mean confidence and ECE (as above) of what was added; 0 when
+ * nothing was. */
+double pf_reliability_accuracy(const pf_reliability *r);
+double pf_reliability_confidence(const pf_reliability *r);
+double pf_reliability_ece(const pf_reliability *r);
+
 /* Index of the largest of p[0..classes) (ties: lowest index). */
 size_t pf_metrics_argmax(const float *p, size_t classes);
 

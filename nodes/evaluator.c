@@ -12,7 +12,12 @@
  * Pseudo-labels (from the `labels` input, a copy of the filter's decisions):
  * precision = accepted pseudo-labels equal to the truth / accepted ones with
  * known truth; coverage = accepted / decided, over unlabeled samples, counted
- * per decision (a replayed sample counts again). Truth comes from the
+ * per decision (a replayed sample counts again). Each accepted pseudo-label
+ * also carries the filter's probability of its target: their mean
+ * (`confidence`) and ECE against the truth say whether the teacher's
+ * confidence means what the filter's threshold assumes. `recent` repeats
+ * these for the decisions since the previous evaluation (those scored at
+ * this one), which the run-long figures average away. Truth comes from the
  * <run_dir>/truth-*.bin files (data/truth.h), re-read at every evaluation;
  * decisions whose truth is not written yet wait in a bounded list.
  *
@@ -75,6 +80,7 @@ static const pf_port_spec eval_ports[] = {
 typedef struct pending {
     uint64_t id;
     int32_t target;
+    float conf; /* the filter's probability of target; < 0 when it sent none */
 } pending;
 
 typedef struct evaluator {
@@ -93,6 +99,10 @@ typedef struct evaluator {
     uint64_t unreadable; /* snapshots ignored because they did not decode */
     /* pseudo-label quality */
     uint64_t decided, accepted, known, correct;
+    pf_reliability rel;                    /* scored pseudo-labels with a confidence */
+    uint64_t recent_decided, recent_accepted; /* since the last evaluation */
+    uint64_t recent_known, recent_correct;    /* scored at this evaluation */
+    pf_reliability recent_rel;
     pending *wait;
     size_t nwait, wait_cap;
 } evaluator;
@@ -177,6 +187,11 @@ static int load_truth(evaluator *e, pf_truth *t)
     return rc;
 }
 
+static double ratio(uint64_t a, uint64_t b)
+{
+    return b ? (double)a / (double)b : 0.0;
+}
+
 /* Score waiting decisions whose truth is now known. */
 static int settle_pending(evaluator *e)
 {
@@ -191,8 +206,13 @@ static int settle_pending(evaluator *e)
             e->wait[k++] = e->wait[i];
             continue;
         }
-        e->known++;
-        e->correct += y == e->wait[i].target;
+        int right = y == e->wait[i].target;
+        e->known++, e->recent_known++;
+        e->correct += right, e->recent_correct += right;
+        if (e->wait[i].conf >= 0) {
+            pf_reliability_add(&e->rel, e->wait[i].conf, right);
+            pf_reliability_add(&e->recent_rel, e->wait[i].conf, right);
+        }
     }
     e->nwait = k;
     pf_truth_fini(&t);
@@ -244,10 +264,16 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
         p += snprintf(p, (size_t)(end - p),
                       "], \"conformal\": {\"alpha\": %.4f, \"qhat\": %.6f, \"coverage\": %.6f, \"set_size\": %.4f}, "
                       "\"pseudo\": {\"decided\": %llu, \"accepted\": %llu, \"coverage\": %.6f, \"known\": %llu, "
-                      "\"precision\": %.6f}, \"prequential\": {\"seen\": %llu, \"accuracy\": %.6f}}",
+                      "\"precision\": %.6f, \"confidence\": %.6f, \"ece\": %.6f, \"recent\": {\"decided\": %llu, "
+                      "\"accepted\": %llu, \"coverage\": %.6f, \"known\": %llu, \"precision\": %.6f, "
+                      "\"confidence\": %.6f, \"ece\": %.6f}}, \"prequential\": {\"seen\": %llu, \"accuracy\": %.6f}}",
                       e->cfg.alpha, qhat, coverage, set_size, (unsigned long long)e->decided,
-                      (unsigned long long)e->accepted, e->decided ? (double)e->accepted / (double)e->decided : 0.0,
-                      (unsigned long long)e->known, e->known ? (double)e->correct / (double)e->known : 0.0,
+                      (unsigned long long)e->accepted, ratio(e->accepted, e->decided), (unsigned long long)e->known,
+                      ratio(e->correct, e->known), pf_reliability_confidence(&e->rel), pf_reliability_ece(&e->rel),
+                      (unsigned long long)e->recent_decided, (unsigned long long)e->recent_accepted,
+                      ratio(e->recent_accepted, e->recent_decided), (unsigned long long)e->recent_known,
+                      ratio(e->recent_correct, e->recent_known), pf_reliability_confidence(&e->recent_rel),
+                      pf_reliability_ece(&e->recent_rel),
                       (unsigned long long)k.preq_seen,
                       k.preq_seen ? (double)k.preq_correct / (double)k.preq_seen : 0.0);
     fprintf(e->jsonl, "%s\n", e->last_line);
@@ -257,13 +283,17 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
     pf_ctx_gauge(ctx, "accuracy", e->mt.accuracy);
     pf_ctx_gauge(ctx, "macro_f1", e->mt.macro_f1);
     pf_ctx_gauge(ctx, "ece", e->mt.ece);
-    pf_ctx_gauge(ctx, "pseudo_precision", e->known ? (double)e->correct / (double)e->known : 0.0);
-    pf_ctx_gauge(ctx, "pseudo_coverage", e->decided ? (double)e->accepted / (double)e->decided : 0.0);
+    pf_ctx_gauge(ctx, "pseudo_precision", ratio(e->correct, e->known));
+    pf_ctx_gauge(ctx, "pseudo_coverage", ratio(e->accepted, e->decided));
+    pf_ctx_gauge(ctx, "pseudo_confidence", pf_reliability_confidence(&e->rel));
     PF_INFO("model v%llu after %llu samples: accuracy %.4f, macro-F1 %.4f, NLL %.4f, ECE %.4f; pseudo-labels "
-            "precision %.4f coverage %.4f",
+            "precision %.4f coverage %.4f, since the last evaluation %.4f / %.4f at mean confidence %.4f",
             (unsigned long long)k.version, (unsigned long long)k.samples_seen, e->mt.accuracy, e->mt.macro_f1,
-            e->mt.nll, e->mt.ece, e->known ? (double)e->correct / (double)e->known : 0.0,
-            e->decided ? (double)e->accepted / (double)e->decided : 0.0);
+            e->mt.nll, e->mt.ece, ratio(e->correct, e->known), ratio(e->accepted, e->decided),
+            ratio(e->recent_correct, e->recent_known), ratio(e->recent_accepted, e->recent_decided),
+            pf_reliability_confidence(&e->recent_rel));
+    e->recent_decided = e->recent_accepted = e->recent_known = e->recent_correct = 0;
+    e->recent_rel = (pf_reliability){0};
     return 0;
 }
 
@@ -307,9 +337,9 @@ static int on_decisions(evaluator *e, pf_ctx *ctx, const Pf__Batch *b)
 {
     for (size_t i = 0; i < b->n_ids; i++) {
         if (b->n_labels && b->labels[i] >= 0) continue; /* given labels are not pseudo-labels */
-        e->decided++;
+        e->decided++, e->recent_decided++;
         if (!b->n_flags || !(b->flags[i] & PF_FLAG_ACCEPTED) || !b->n_targets) continue;
-        e->accepted++;
+        e->accepted++, e->recent_accepted++;
         if (e->nwait == e->wait_cap) {
             if (e->wait_cap >= PENDING_MAX) continue;
             size_t cap = e->wait_cap ? e->wait_cap * 2 : 4096;
@@ -317,7 +347,10 @@ static int on_decisions(evaluator *e, pf_ctx *ctx, const Pf__Batch *b)
             if (!w) return pf_errorf(PF_ENOMEM, "evaluator: out of memory");
             e->wait = w, e->wait_cap = cap;
         }
-        e->wait[e->nwait++] = (pending){b->ids[i], b->targets[i]};
+        int32_t t = b->targets[i];
+        size_t c = b->classes;
+        float conf = c && t >= 0 && (size_t)t < c && b->n_probs == b->n_ids * c ? b->probs[i * c + (size_t)t] : -1.0f;
+        e->wait[e->nwait++] = (pending){b->ids[i], t, conf};
     }
     return 0;
 }

@@ -381,6 +381,61 @@ Test(learning, student_refuses_a_temperature_with_vat)
     cr_assert_eq(system(cmd), 0, "the check does not name the clash, or the run started (see %s.log)", run);
 }
 
+/* One evaluation's pseudo-label figures, parsed from a metrics.jsonl line. */
+typedef struct pseudo_line {
+    unsigned long long decided, accepted, known, r_decided, r_accepted, r_known;
+    double coverage, precision, confidence, ece, r_coverage, r_precision, r_confidence, r_ece;
+} pseudo_line;
+
+static int parse_pseudo(const char *line, pseudo_line *p)
+{
+    const char *at = strstr(line, "\"pseudo\": {");
+    return at ? sscanf(at,
+                       "\"pseudo\": {\"decided\": %llu, \"accepted\": %llu, \"coverage\": %lf, \"known\": %llu, "
+                       "\"precision\": %lf, \"confidence\": %lf, \"ece\": %lf, \"recent\": {\"decided\": %llu, "
+                       "\"accepted\": %llu, \"coverage\": %lf, \"known\": %llu, \"precision\": %lf, "
+                       "\"confidence\": %lf, \"ece\": %lf}",
+                       &p->decided, &p->accepted, &p->coverage, &p->known, &p->precision, &p->confidence, &p->ece,
+                       &p->r_decided, &p->r_accepted, &p->r_coverage, &p->r_known, &p->r_precision,
+                       &p->r_confidence, &p->r_ece)
+              : 0;
+}
+
+/* The evaluator's pseudo-label calibration: with fixmatch at tau 0.9 every
+ * accepted pseudo-label had p >= 0.9, so their mean confidence is >= 0.9;
+ * the ECE over them is at least |precision - confidence|; and each
+ * evaluation's `recent` counts only the decisions since the one before, so
+ * they add up to the run's totals. */
+Test(learning, the_evaluator_reports_pseudo_label_confidence_and_counts_each_evaluation_once)
+{
+    run_graph("conf", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    char path[700];
+    snprintf(path, sizeof path, "%s/conf/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no %s", path);
+    static char line[20000];
+    pseudo_line p = {0};
+    unsigned long long decided = 0, accepted = 0, known = 0;
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        cr_assert_eq(parse_pseudo(line, &p), 14, "line %d of %s lacks the pseudo figures:\n%s", lines + 1, path,
+                     line);
+        decided += p.r_decided, accepted += p.r_accepted, known += p.r_known;
+        cr_assert(p.r_known == 0 || p.r_confidence >= 0.9, "line %d: recent accepted confidence %g < tau",
+                  lines + 1, p.r_confidence);
+        lines++;
+    }
+    fclose(f);
+    cr_assert_gt(lines, 1, "only %d evaluations", lines);
+    cr_assert_gt(p.accepted, 0, "nothing was accepted");
+    cr_assert_eq(decided, p.decided, "recent decisions add up to %llu, the run decided %llu", decided, p.decided);
+    cr_assert_eq(accepted, p.accepted, "recent acceptances add up to %llu of %llu", accepted, p.accepted);
+    cr_assert_eq(known, p.known, "recently scored add up to %llu of %llu", known, p.known);
+    cr_assert(p.confidence >= 0.9 && p.confidence <= 1.0, "mean accepted confidence %g", p.confidence);
+    cr_assert(p.ece >= fabs(p.precision - p.confidence) - 1e-6 && p.ece <= 1.0,
+              "ECE %g below |precision %g - confidence %g|", p.ece, p.precision, p.confidence);
+}
+
 /* A run shorter than ZeroMQ's subscription handshake: the student publishes
  * one snapshot, its final one, at the end. The evaluator must still score it
  * (runtime/node_loop.c: slow joiners); it used to miss it in 3 runs of 6. */

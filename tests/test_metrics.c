@@ -300,3 +300,27 @@ Test(calibrate, nll_is_ln_classes_for_zero_logits_and_rejects_bad_input)
     z[4] = 0;
     cr_assert_eq(pf_calibrate_temperature(z, y, 2, 3, &T), PF_EINVAL);
 }
+
+Test(metrics, a_reliability_tally_gives_the_hand_computed_accuracy_confidence_and_ece)
+{
+    pf_reliability r = {0};
+    cr_assert_eq(pf_reliability_ece(&r), 0.0);
+    cr_assert_eq(pf_reliability_accuracy(&r), 0.0);
+    cr_assert_eq(pf_reliability_confidence(&r), 0.0);
+    /* Bins (l, u] of width 1/15: 0.9 -> 13 (twice, one right), 0.5 -> 7
+     * (right), 0.2 -> 2 (wrong). ECE = (|1 - 1.8| + |1 - 0.5| + |0 - 0.2|)
+     * / 4 = 0.375; accuracy 2/4; mean confidence 2.5/4. */
+    pf_reliability_add(&r, 0.9, 1);
+    pf_reliability_add(&r, 0.9, 0);
+    pf_reliability_add(&r, 0.5, 1);
+    pf_reliability_add(&r, 0.2, 0);
+    cr_assert_float_eq(pf_reliability_ece(&r), 0.375, 1e-12);
+    cr_assert_float_eq(pf_reliability_accuracy(&r), 0.5, 1e-12);
+    cr_assert_float_eq(pf_reliability_confidence(&r), 0.625, 1e-12);
+    /* Out-of-range confidences are clamped: 1.5 counts as 1 (bin 14, right:
+     * gap 0), -0.1 as 0 (bin 0, wrong: gap 0). ECE = 1.5 / 6. */
+    pf_reliability_add(&r, 1.5, 1);
+    pf_reliability_add(&r, -0.1, 0);
+    cr_assert_float_eq(pf_reliability_ece(&r), 1.5 / 6, 1e-12);
+    cr_assert_float_eq(pf_reliability_confidence(&r), 3.5 / 6, 1e-12);
+}
