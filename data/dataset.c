@@ -74,8 +74,9 @@ int pf_labels_load(const char *path, size_t limit, int32_t **labels, size_t *n)
     }
 }
 
-int pf_dataset_load(const char *path, const char *labels_path, size_t limit, pf_dataset *out)
+static int load(const char *path, const char *labels_path, size_t limit, int compact, pf_dataset *out)
 {
+    int (*idx)(const char *, const char *, size_t, pf_dataset *) = compact ? pf_idx_load_bytes : pf_idx_load;
     memset(out, 0, sizeof *out);
     enum format fmt = format_of(path);
     int rc = check_readable(path);
@@ -83,9 +84,8 @@ int pf_dataset_load(const char *path, const char *labels_path, size_t limit, pf_
     switch (fmt) {
     case FMT_IDX:
         /* The IDX reader checks an IDX label file against the images' header count. */
-        if (!labels_path || format_of(labels_path) == FMT_IDX)
-            return pf_idx_load(path, labels_path, limit, out);
-        rc = pf_idx_load(path, NULL, limit, out);
+        if (!labels_path || format_of(labels_path) == FMT_IDX) return idx(path, labels_path, limit, out);
+        rc = idx(path, NULL, limit, out);
         break;
     case FMT_NPY:
         rc = pf_npy_load(path, limit, out);
@@ -122,9 +122,29 @@ fail:
     return rc;
 }
 
+int pf_dataset_load(const char *path, const char *labels_path, size_t limit, pf_dataset *out)
+{
+    return load(path, labels_path, limit, 0, out);
+}
+
+int pf_dataset_load_compact(const char *path, const char *labels_path, size_t limit, pf_dataset *out)
+{
+    return load(path, labels_path, limit, 1, out);
+}
+
+void pf_dataset_row(const pf_dataset *d, size_t row, float *dst)
+{
+    if (d->x) {
+        memcpy(dst, d->x + row * d->dim, d->dim * sizeof *dst);
+        return;
+    }
+    const uint8_t *b = d->bytes + row * d->dim;
+    for (size_t j = 0; j < d->dim; j++) dst[j] = pf_idx_pixel(b[j]);
+}
+
 int pf_dataset_validate(pf_dataset *d, const char *name)
 {
-    size_t count = d->n * d->dim;
+    size_t count = d->x ? d->n * d->dim : 0; /* bytes are always finite */
     for (size_t i = 0; i < count; i++) {
         if (isfinite(d->x[i])) continue;
         return pf_errorf(PF_EPARSE, "'%s': row %zu, column %zu is %s", name, i / d->dim, i % d->dim,
@@ -147,6 +167,7 @@ void pf_dataset_fini(pf_dataset *d)
 {
     if (!d) return;
     free(d->x);
+    free(d->bytes);
     free(d->labels);
     memset(d, 0, sizeof *d);
 }

@@ -93,7 +93,8 @@ out:
     return rc;
 }
 
-int pf_idx_load(const char *images_path, const char *labels_path, size_t limit, pf_dataset *out)
+static int idx_load(const char *images_path, const char *labels_path, size_t limit, int keep_bytes,
+                    pf_dataset *out)
 {
     memset(out, 0, sizeof *out);
     gzFile f = NULL;
@@ -132,18 +133,22 @@ int pf_idx_load(const char *images_path, const char *labels_path, size_t limit, 
     if ((rc = pf_gzfile_read_alloc(f, images_path, rows * dim, "pixels", (void **)&pixels)) < 0)
         goto fail;
     size_t count = rows * dim;
-    float *x = malloc((count ? count : 1) * sizeof *x);
-    if (!x) {
-        rc = pf_errorf(PF_ENOMEM, "'%s': out of memory for %zu x %zu floats", images_path, rows,
-                       dim);
-        goto fail;
+    float *x = NULL;
+    if (!keep_bytes) {
+        x = malloc((count ? count : 1) * sizeof *x);
+        if (!x) {
+            rc = pf_errorf(PF_ENOMEM, "'%s': out of memory for %zu x %zu floats", images_path, rows,
+                           dim);
+            goto fail;
+        }
+        for (size_t i = 0; i < count; i++)
+            x[i] = pf_idx_pixel(pixels[i]);
     }
-    for (size_t i = 0; i < count; i++)
-        x[i] = (float)pixels[i] / 255.0f;
 
     out->n = rows;
     out->dim = dim;
     out->x = x;
+    if (keep_bytes) out->bytes = pixels, pixels = NULL;
     out->labels = labels;
     int32_t max = -1;
     for (size_t i = 0; labels && i < rows; i++)
@@ -157,4 +162,14 @@ fail:
     free(labels);
     if (f) gzclose(f);
     return rc;
+}
+
+int pf_idx_load(const char *images_path, const char *labels_path, size_t limit, pf_dataset *out)
+{
+    return idx_load(images_path, labels_path, limit, 0, out);
+}
+
+int pf_idx_load_bytes(const char *images_path, const char *labels_path, size_t limit, pf_dataset *out)
+{
+    return idx_load(images_path, labels_path, limit, 1, out);
 }

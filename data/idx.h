@@ -14,12 +14,21 @@
 
 #include "data/dataset.h"
 
+/* The value of a pixel byte: byte / 255, in [0, 1]. */
+static inline float pf_idx_pixel(uint8_t byte)
+{
+    return (float)byte / 255.0f;
+}
+
 /* Load unsigned-byte images (and, when labels_path is not NULL, the matching
  * idx1 labels, whose count must equal the image count) into *out. `limit` > 0
  * keeps the first `limit` rows. Returns 0, PF_EIO (open/read/truncated),
  * PF_EPARSE (bad magic, element type, dims), PF_EMISMATCH (counts differ),
  * PF_ENOMEM. On failure *out is empty. */
 int pf_idx_load(const char *images_path, const char *labels_path, size_t limit, pf_dataset *out);
+
+/* pf_idx_load, keeping the pixels as bytes in out->bytes (out->x NULL). */
+int pf_idx_load_bytes(const char *images_path, const char *labels_path, size_t limit, pf_dataset *out);
 
 /* Load idx1 unsigned-byte labels into a new malloc'ed array (caller frees).
  * *n_total, when not NULL, receives the count in the file before `limit`.

@@ -162,6 +162,54 @@ Test(idx, gzipped_images_and_labels_load_scaled_to_unit_range)
     cr_assert_null(d.x);
 }
 
+/* The compact load keeps IDX pixels as bytes; its rows are the float load's
+ * bit for bit, with labels, limit and an npy label file handled the same;
+ * other formats load as floats and read back the same way. */
+Test(dataset, a_compact_load_keeps_idx_bytes_and_gives_the_same_rows)
+{
+    const char *img = put_images("c-idx3-ubyte.gz", 3, 12, 1);
+    const char *lab = put_labels("c-idx1-ubyte.gz", 3, 1);
+    pf_dataset f, c;
+    cr_assert_eq(pf_dataset_load(img, lab, 0, &f), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_dataset_load_compact(img, lab, 0, &c), 0, "%s", pf_error_last());
+    cr_assert_null(c.x);
+    cr_assert_not_null(c.bytes);
+    cr_assert_arr_eq(c.bytes, pixels3, sizeof pixels3);
+    cr_assert_eq(c.n, f.n);
+    cr_assert_eq(c.dim, f.dim);
+    cr_assert_eq(c.classes, f.classes);
+    cr_assert_arr_eq(c.labels, f.labels, f.n * sizeof *f.labels);
+    float row[4];
+    for (size_t i = 0; i < f.n; i++) {
+        pf_dataset_row(&c, i, row);
+        cr_assert_arr_eq(row, f.x + i * f.dim, sizeof row, "row %zu differs", i);
+        pf_dataset_row(&f, i, row);
+        cr_assert_arr_eq(row, f.x + i * f.dim, sizeof row, "row %zu of the float load differs", i);
+    }
+    pf_dataset_fini(&c);
+    cr_assert_null(c.bytes);
+
+    const int32_t ylab[2] = {1, 0};
+    const char *npy_lab = put_npy("c-y.npy", "<i4", 0, "(2,)", ylab, sizeof ylab, 1);
+    cr_assert_eq(pf_dataset_load_compact(img, npy_lab, 0, &c), PF_EMISMATCH, "3 images, 2 labels: %s",
+                 pf_error_last());
+    cr_assert_eq(pf_dataset_load_compact(img, npy_lab, 2, &c), 0, "%s", pf_error_last());
+    cr_assert_eq(c.n, 2);
+    cr_assert_eq(c.labels[0], 1);
+    pf_dataset_row(&c, 1, row);
+    cr_assert_arr_eq(row, f.x + f.dim, sizeof row);
+    pf_dataset_fini(&c);
+    pf_dataset_fini(&f);
+
+    const float v[4] = {0.5f, -2.0f, 3.0f, 1e-3f};
+    const char *p = put_npy("c-x.npy", "<f4", 0, "(2, 2)", v, sizeof v, 1);
+    cr_assert_eq(pf_dataset_load_compact(p, NULL, 0, &c), 0, "%s", pf_error_last());
+    cr_assert_null(c.bytes);
+    pf_dataset_row(&c, 1, row);
+    cr_assert_arr_eq(row, v + 2, 2 * sizeof(float));
+    pf_dataset_fini(&c);
+}
+
 Test(idx, plain_files_load_and_limit_keeps_the_first_rows)
 {
     const char *img = put_images("img.idx", 3, 12, 0);
