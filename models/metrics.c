@@ -61,16 +61,27 @@ static int ece_bin(double conf)
     return b;
 }
 
-void pf_reliability_add(pf_reliability *r, double conf, int correct)
+/* Add (sign 1) or take back (sign -1) one prediction. */
+static void reliability_count(pf_reliability *r, double conf, int correct, int sign)
 {
     conf = conf > 0 ? (conf < 1 ? conf : 1) : 0; /* NaN to 0 as well */
     int b = ece_bin(conf);
-    r->n++;
-    r->correct += correct != 0;
-    r->conf_sum += conf;
-    r->bin_n[b] += 1.0;
-    r->bin_conf[b] += conf;
-    r->bin_correct[b] += correct != 0;
+    r->n += (uint64_t)(int64_t)sign;
+    r->correct += (uint64_t)(int64_t)(sign * (correct != 0));
+    r->conf_sum += sign * conf;
+    r->bin_n[b] += sign;
+    r->bin_conf[b] += sign * conf;
+    r->bin_correct[b] += sign * (correct != 0);
+}
+
+void pf_reliability_add(pf_reliability *r, double conf, int correct)
+{
+    reliability_count(r, conf, correct, 1);
+}
+
+void pf_reliability_remove(pf_reliability *r, double conf, int correct)
+{
+    reliability_count(r, conf, correct, -1);
 }
 
 double pf_reliability_accuracy(const pf_reliability *r)
@@ -87,7 +98,7 @@ double pf_reliability_ece(const pf_reliability *r)
 {
     double ece = 0.0;
     for (int b = 0; b < PF_METRICS_ECE_BINS; b++)
-        if (r->bin_n[b] > 0) ece += fabs(r->bin_correct[b] - r->bin_conf[b]) / (double)r->n;
+        if (r->bin_n[b] > 0.5) ece += fabs(r->bin_correct[b] - r->bin_conf[b]) / (double)r->n;
     return ece;
 }
 

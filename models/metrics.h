@@ -69,6 +69,10 @@ typedef struct pf_reliability {
  * right (correct != 0) or not. */
 void pf_reliability_add(pf_reliability *r, double conf, int correct);
 
+/* Take back one prediction added with the same arguments (a sliding window
+ * adds the newest and removes the oldest). */
+void pf_reliability_remove(pf_reliability *r, double conf, int correct);
+
 /* Accuracy, mean confidence and ECE (as above) of what was added; 0 when
  * nothing was. */
 double pf_reliability_accuracy(const pf_reliability *r);

@@ -16,8 +16,8 @@
  * also carries the filter's probability of its target: their mean
  * (`confidence`) and ECE against the truth say whether the teacher's
  * confidence means what the filter's threshold assumes. `recent` repeats
- * these for the decisions since the previous evaluation (those scored at
- * this one), which the run-long figures average away. Truth comes from the
+ * these over the last `recent` decisions and the last `recent` scored
+ * pseudo-labels (sliding windows), which the run-long figures average away. Truth comes from the
  * <run_dir>/truth-*.bin files (data/truth.h), re-read at every evaluation;
  * decisions whose truth is not written yet wait in a bounded list.
  *
@@ -55,6 +55,7 @@ typedef struct eval_cfg {
     int64_t every;
     double alpha;
     int64_t threads;
+    int64_t recent;
 } eval_cfg;
 
 static const pf_param eval_params[] = {
@@ -64,6 +65,8 @@ static const pf_param eval_params[] = {
     PF_PARAM_INT(eval_cfg, every, 5000, 0, 1e12, "evaluate after this many more training samples; 0 = every snapshot"),
     PF_PARAM_FLOAT(eval_cfg, alpha, 0.1, 0.001, 0.999, "conformal miscoverage level: sets aim at 1 - alpha coverage"),
     PF_PARAM_INT(eval_cfg, threads, 1, 1, 256, "BLAS threads"),
+    PF_PARAM_INT(eval_cfg, recent, 10000, 1, 1e8,
+                 "pseudo.recent covers the last this many decisions (and accepted pseudo-labels scored)"),
     PF_PARAM_END,
 };
 
@@ -99,9 +102,13 @@ typedef struct evaluator {
     uint64_t unreadable; /* snapshots ignored because they did not decode */
     /* pseudo-label quality */
     uint64_t decided, accepted, known, correct;
-    pf_reliability rel;                    /* scored pseudo-labels with a confidence */
-    uint64_t recent_decided, recent_accepted; /* since the last evaluation */
-    uint64_t recent_known, recent_correct;    /* scored at this evaluation */
+    pf_reliability rel; /* scored pseudo-labels with a confidence */
+    /* pseudo.recent: the last cfg.recent decisions (1 = accepted) and the
+     * last cfg.recent scored pseudo-labels, in rings */
+    uint8_t *dec_ring;
+    size_t dec_head, dec_len, dec_accepted;
+    pending *score_ring; /* target = 1 if right; conf as in pending */
+    size_t score_head, score_len, score_correct;
     pf_reliability recent_rel;
     pending *wait;
     size_t nwait, wait_cap;
@@ -115,6 +122,7 @@ static void eval_free(evaluator *e)
     pf_mlp_destroy(&e->latest);
     if (e->jsonl) fclose(e->jsonl);
     free(e->wait);
+    free(e->dec_ring), free(e->score_ring);
     free(e);
 }
 
@@ -153,7 +161,9 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
         goto fail;
     }
     e->probs = malloc(e->test.n * (size_t)g->cfg.classes * sizeof *e->probs);
-    if (!e->probs) {
+    e->dec_ring = malloc((size_t)cfg->recent * sizeof *e->dec_ring);
+    e->score_ring = malloc((size_t)cfg->recent * sizeof *e->score_ring);
+    if (!e->probs || !e->dec_ring || !e->score_ring) {
         rc = pf_errorf(PF_ENOMEM, "evaluator: out of memory");
         goto fail;
     }
@@ -192,6 +202,35 @@ static double ratio(uint64_t a, uint64_t b)
     return b ? (double)a / (double)b : 0.0;
 }
 
+/* Slide the window of decisions: the newest in, the oldest out when full. */
+static void recent_decision(evaluator *e, int accepted)
+{
+    size_t cap = (size_t)e->cfg.recent;
+    if (e->dec_len == cap) {
+        e->dec_accepted -= e->dec_ring[e->dec_head];
+        e->dec_head = (e->dec_head + 1) % cap;
+        e->dec_len--;
+    }
+    e->dec_ring[(e->dec_head + e->dec_len++) % cap] = (uint8_t)(accepted != 0);
+    e->dec_accepted += accepted != 0;
+}
+
+/* Slide the window of scored pseudo-labels. */
+static void recent_score(evaluator *e, int right, float conf)
+{
+    size_t cap = (size_t)e->cfg.recent;
+    if (e->score_len == cap) {
+        const pending *old = &e->score_ring[e->score_head];
+        e->score_correct -= (size_t)old->target;
+        if (old->conf >= 0) pf_reliability_remove(&e->recent_rel, old->conf, old->target);
+        e->score_head = (e->score_head + 1) % cap;
+        e->score_len--;
+    }
+    e->score_ring[(e->score_head + e->score_len++) % cap] = (pending){0, right != 0, conf};
+    e->score_correct += right != 0;
+    if (conf >= 0) pf_reliability_add(&e->recent_rel, conf, right);
+}
+
 /* Score waiting decisions whose truth is now known. */
 static int settle_pending(evaluator *e)
 {
@@ -207,12 +246,10 @@ static int settle_pending(evaluator *e)
             continue;
         }
         int right = y == e->wait[i].target;
-        e->known++, e->recent_known++;
-        e->correct += right, e->recent_correct += right;
-        if (e->wait[i].conf >= 0) {
-            pf_reliability_add(&e->rel, e->wait[i].conf, right);
-            pf_reliability_add(&e->recent_rel, e->wait[i].conf, right);
-        }
+        e->known++;
+        e->correct += right;
+        if (e->wait[i].conf >= 0) pf_reliability_add(&e->rel, e->wait[i].conf, right);
+        recent_score(e, right, e->wait[i].conf);
     }
     e->nwait = k;
     pf_truth_fini(&t);
@@ -270,9 +307,9 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
                       e->cfg.alpha, qhat, coverage, set_size, (unsigned long long)e->decided,
                       (unsigned long long)e->accepted, ratio(e->accepted, e->decided), (unsigned long long)e->known,
                       ratio(e->correct, e->known), pf_reliability_confidence(&e->rel), pf_reliability_ece(&e->rel),
-                      (unsigned long long)e->recent_decided, (unsigned long long)e->recent_accepted,
-                      ratio(e->recent_accepted, e->recent_decided), (unsigned long long)e->recent_known,
-                      ratio(e->recent_correct, e->recent_known), pf_reliability_confidence(&e->recent_rel),
+                      (unsigned long long)e->dec_len, (unsigned long long)e->dec_accepted,
+                      ratio(e->dec_accepted, e->dec_len), (unsigned long long)e->score_len,
+                      ratio(e->score_correct, e->score_len), pf_reliability_confidence(&e->recent_rel),
                       pf_reliability_ece(&e->recent_rel),
                       (unsigned long long)k.preq_seen,
                       k.preq_seen ? (double)k.preq_correct / (double)k.preq_seen : 0.0);
@@ -287,13 +324,11 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
     pf_ctx_gauge(ctx, "pseudo_coverage", ratio(e->accepted, e->decided));
     pf_ctx_gauge(ctx, "pseudo_confidence", pf_reliability_confidence(&e->rel));
     PF_INFO("model v%llu after %llu samples: accuracy %.4f, macro-F1 %.4f, NLL %.4f, ECE %.4f; pseudo-labels "
-            "precision %.4f coverage %.4f, since the last evaluation %.4f / %.4f at mean confidence %.4f",
+            "precision %.4f coverage %.4f; the last %zu: %.4f / %.4f at mean confidence %.4f",
             (unsigned long long)k.version, (unsigned long long)k.samples_seen, e->mt.accuracy, e->mt.macro_f1,
-            e->mt.nll, e->mt.ece, ratio(e->correct, e->known), ratio(e->accepted, e->decided),
-            ratio(e->recent_correct, e->recent_known), ratio(e->recent_accepted, e->recent_decided),
+            e->mt.nll, e->mt.ece, ratio(e->correct, e->known), ratio(e->accepted, e->decided), e->dec_len,
+            ratio(e->score_correct, e->score_len), ratio(e->dec_accepted, e->dec_len),
             pf_reliability_confidence(&e->recent_rel));
-    e->recent_decided = e->recent_accepted = e->recent_known = e->recent_correct = 0;
-    e->recent_rel = (pf_reliability){0};
     return 0;
 }
 
@@ -337,9 +372,11 @@ static int on_decisions(evaluator *e, pf_ctx *ctx, const Pf__Batch *b)
 {
     for (size_t i = 0; i < b->n_ids; i++) {
         if (b->n_labels && b->labels[i] >= 0) continue; /* given labels are not pseudo-labels */
-        e->decided++, e->recent_decided++;
-        if (!b->n_flags || !(b->flags[i] & PF_FLAG_ACCEPTED) || !b->n_targets) continue;
-        e->accepted++, e->recent_accepted++;
+        e->decided++;
+        int accepted = b->n_flags && (b->flags[i] & PF_FLAG_ACCEPTED) && b->n_targets;
+        recent_decision(e, accepted);
+        if (!accepted) continue;
+        e->accepted++;
         if (e->nwait == e->wait_cap) {
             if (e->wait_cap >= PENDING_MAX) continue;
             size_t cap = e->wait_cap ? e->wait_cap * 2 : 4096;

@@ -323,4 +323,13 @@ Test(metrics, a_reliability_tally_gives_the_hand_computed_accuracy_confidence_an
     pf_reliability_add(&r, -0.1, 0);
     cr_assert_float_eq(pf_reliability_ece(&r), 1.5 / 6, 1e-12);
     cr_assert_float_eq(pf_reliability_confidence(&r), 3.5 / 6, 1e-12);
+    /* Taking back the first four leaves the two clamped ones: ECE 0. */
+    pf_reliability_remove(&r, 0.9, 1);
+    pf_reliability_remove(&r, 0.9, 0);
+    pf_reliability_remove(&r, 0.5, 1);
+    pf_reliability_remove(&r, 0.2, 0);
+    cr_assert_eq(r.n, 2);
+    cr_assert_float_eq(pf_reliability_ece(&r), 0.0, 1e-12);
+    cr_assert_float_eq(pf_reliability_accuracy(&r), 0.5, 1e-12);
+    cr_assert_float_eq(pf_reliability_confidence(&r), 0.5, 1e-12);
 }
