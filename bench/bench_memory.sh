@@ -31,7 +31,7 @@ interval=${2:-5}
 bin=${PF_BIN:-$here/build/pseudoflow}
 [ -x "$bin" ] || { echo "bench_memory: no pseudoflow binary at $bin; build first or set PF_BIN" >&2; exit 2; }
 [ -r "$graph" ] || { echo "bench_memory: cannot read graph '$graph'" >&2; exit 2; }
-case "$interval" in '' | *[!0-9]*) echo "bench_memory: INTERVAL must be whole seconds, got '$interval'" >&2; exit 2 ;; esac
+case "$interval" in '' | *[!0-9]* | 0*) echo "bench_memory: INTERVAL must be whole seconds, at least 1, got '$interval'" >&2; exit 2 ;; esac
 work=${BENCH_DIR:-/tmp/pfm}
 rm -rf "$work/run"
 mkdir -p "$work"
@@ -67,7 +67,9 @@ sample() { # $1 = supervisor pid, $2 = seconds since start
     if [ "$pid" = "$1" ]; then
       name=supervisor
     else
-      name=$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | sed -n 4p)
+      # `pseudoflow node GRAPH NAME#I ...`; between fork and exec a child
+      # still shows the supervisor's command line, and is skipped.
+      name=$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | sed -n '2{/^node$/!q};4p')
       [ -n "$name" ] || continue
     fi
     anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$pid/status" 2>/dev/null)

@@ -17,7 +17,8 @@
  *               F1_c = 2TP / (2TP + FP + FN) (scikit-learn's default set)
  *   nll         (1/n) Σ −log max(p_y, 1e-12)
  *   ece         Σ_m (|B_m|/n) · |acc(B_m) − conf(B_m)|, 15 equal-width bins
- *               (l, u] over conf (METHODS.md); conf = 0 goes to the first bin
+ *               (l, u] over conf (METHODS.md); conf = 0 goes to the first bin;
+ *               conf is clamped to [0, 1] (pf_reliability_add)
  *   brier       (1/n) Σ_i Σ_c (p_ic − 1[c = y_i])²
  *   confusion   [classes, classes] row-major: row = true class, column =
  *               predicted class

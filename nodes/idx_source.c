@@ -12,7 +12,7 @@
  *
  * The whole file is loaded at start; IDX images stay bytes and become floats
  * a row at a time as they are sent (Fashion-MNIST's 60,000 x 784 pixels:
- * 47 MB, not 188 MB as floats); replicas split the stream order into
+ * 45 MiB, against 179 MiB as floats); replicas split the stream order into
  * contiguous shares.
  */
 #include "nodes/idx_source.h"

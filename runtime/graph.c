@@ -369,12 +369,17 @@ static void check_dangling(checker *ps)
         for (size_t k = 0; k < g->nedges; k++)
             unresolved |= g->edges[k].to == i && g->edges[k].in_port < 0;
         if (!n->kind || unresolved) continue; /* already reported; do not pile on */
-        int touched = 0, outputs = 0;
-        for (size_t k = 0; k < g->nedges; k++)
-            touched |= g->edges[k].from == i || g->edges[k].to == i;
+        /* A node producing something must feed a node or be fed by one;
+         * feedback inputs (a source's acks) alone do not count. */
+        int flows = 0, outputs = 0;
+        for (size_t k = 0; k < g->nedges; k++) {
+            const pf_gedge *e = &g->edges[k];
+            flows |= e->from == i || (e->to == i && e->in_port >= 0 &&
+                                      !(n->kind->ports[e->in_port].flags & PF_PORT_FEEDBACK));
+        }
         for (int p = 0; n->kind->ports && n->kind->ports[p].name; p++)
             outputs += n->kind->ports[p].dir == PF_OUT;
-        if (!touched && outputs > 0)
+        if (!flows && outputs > 0)
             diag(ps, n->line, n->name, NULL,
                  "wired to nothing: what it produces would go nowhere; add an edge `%s -> X` "
                  "or remove the node",

@@ -618,13 +618,17 @@ Test(graph, a_required_input_left_unwired_is_a_dangling_input)
 
 Test(graph, a_source_wired_to_nothing_is_refused)
 {
-    /* a feeds k; b touches no edge, so its samples would go nowhere. */
+    /* a feeds k; b touches no edge, and c only gets acks (a feedback
+     * input): the samples of both would go nowhere. */
     cr_assert_eq(parse("digraph d {\n  a [kind=synth_source]\n  b [kind=synth_source]\n"
-                       "  k [kind=file_sink]\n  a -> k\n}"),
+                       "  c [kind=synth_source]\n  k [kind=sampler]\n  a -> k\n  k -> c [port=acks]\n}"),
                  PF_EINVAL);
-    cr_assert_eq(d.n, 1);
+    cr_assert_eq(d.n, 2, "%zu diagnostics", d.n);
     assert_diag(&d.items[0], 3, "b", NULL,
                 "wired to nothing: what it produces would go nowhere; add an edge `b -> X` or "
+                "remove the node");
+    assert_diag(&d.items[1], 4, "c", NULL,
+                "wired to nothing: what it produces would go nowhere; add an edge `c -> X` or "
                 "remove the node");
 }
 

@@ -42,6 +42,7 @@
 
 static char dir[512];
 static const char *student_extra = ""; /* appended to the student's attributes */
+static const char *eval_extra = "";    /* appended to the evaluator's attributes */
 
 /* .npy v1.0: magic, version, header length, a dict padded to 64 bytes. */
 static void write_npy(const char *path, const char *descr, const char *shape, const void *data, size_t bytes)
@@ -118,7 +119,7 @@ static void write_graph(const char *path, const char *run, int seed, const char 
             "  teacher [%s];\n"
             "  filter  [kind=filter, %s];\n"
             "  student [kind=mlp_student, hidden=32, lr=\"3e-3\", ema=0.99, batch=32%s];\n"
-            "  eval    [kind=evaluator, every=0, images=\"%s/test-x.npy\", labels=\"%s/test-y.npy\"];\n"
+            "  eval    [kind=evaluator, every=0, images=\"%s/test-x.npy\", labels=\"%s/test-y.npy\"%s];\n"
             "  source -> sampler -> teacher -> filter -> student;\n"
             "  student -> eval [port=model];\n"
             "  sampler -> source [port=acks];\n"
@@ -126,7 +127,7 @@ static void write_graph(const char *path, const char *run, int seed, const char 
             "  filter -> eval [port=labels];\n"
             "%s"
             "}\n",
-            CLASSES, seed, run, LABELED, seed, dir, dir, teacher, filter, student_extra, dir, dir,
+            CLASSES, seed, run, LABELED, seed, dir, dir, teacher, filter, student_extra, dir, dir, eval_extra,
             strstr(teacher, "mlp_teacher") ? "  student -> teacher [port=model];\n" : "");
     fclose(f);
 }
@@ -443,6 +444,38 @@ Test(learning, the_evaluator_reports_pseudo_label_confidence_over_the_run_and_th
     cr_assert(p.confidence >= 0.9 && p.confidence <= 1.0, "mean accepted confidence %g", p.confidence);
     cr_assert(p.ece >= fabs(p.precision - p.confidence) - 1e-6 && p.ece <= 1.0,
               "ECE %g below |precision %g - confidence %g|", p.ece, p.precision, p.confidence);
+}
+
+/* A window of 7 wraps thousands of times: it must keep exactly the last 7
+ * of everything it counts (a removal that forgot a count would let
+ * accepted exceed decided, or precision exceed 1). */
+Test(learning, a_small_recent_window_keeps_exactly_its_last_decisions)
+{
+    eval_extra = ", recent=7";
+    run_graph("win", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    eval_extra = "";
+    char path[700];
+    snprintf(path, sizeof path, "%s/win/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no %s", path);
+    static char line[20000];
+    pseudo_line p = {0};
+    int lines = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        cr_assert_eq(parse_pseudo(line, &p), 14, "line %d lacks the pseudo figures:\n%s", lines, line);
+        cr_assert_eq(p.r_decided, p.decided < 7 ? p.decided : 7, "line %d", lines);
+        cr_assert_eq(p.r_known, p.known < 7 ? p.known : 7, "line %d", lines);
+        cr_assert_leq(p.r_accepted, p.r_decided, "line %d", lines);
+        double right = p.r_precision * (double)p.r_known;
+        cr_assert(p.r_precision >= 0 && p.r_precision <= 1 && fabs(right - round(right)) < 1e-3,
+                  "line %d: precision %g of %llu", lines, p.r_precision, p.r_known);
+        cr_assert(p.r_known == 0 || (p.r_confidence >= 0.9 && p.r_confidence <= 1 + 1e-9),
+                  "line %d: confidence %g", lines, p.r_confidence);
+        cr_assert(p.r_ece >= 0 && p.r_ece <= 1 + 1e-9, "line %d: ECE %g", lines, p.r_ece);
+    }
+    fclose(f);
+    cr_assert_gt(p.known, 1000, "only %llu pseudo-labels scored: the window barely wrapped", p.known);
 }
 
 /* A run shorter than ZeroMQ's subscription handshake: the student publishes
