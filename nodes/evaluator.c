@@ -86,6 +86,11 @@ typedef struct pending {
     float conf; /* the filter's probability of target; < 0 when it sent none */
 } pending;
 
+typedef struct scored {
+    float conf; /* as in pending */
+    uint8_t right;
+} scored;
+
 typedef struct evaluator {
     eval_cfg cfg;
     pf_dataset test;
@@ -107,7 +112,7 @@ typedef struct evaluator {
      * last cfg.recent scored pseudo-labels, in rings */
     uint8_t *dec_ring;
     size_t dec_head, dec_len, dec_accepted;
-    pending *score_ring; /* target = 1 if right; conf as in pending */
+    scored *score_ring;
     size_t score_head, score_len, score_correct;
     pf_reliability recent_rel;
     pending *wait;
@@ -220,13 +225,13 @@ static void recent_score(evaluator *e, int right, float conf)
 {
     size_t cap = (size_t)e->cfg.recent;
     if (e->score_len == cap) {
-        const pending *old = &e->score_ring[e->score_head];
-        e->score_correct -= (size_t)old->target;
-        if (old->conf >= 0) pf_reliability_remove(&e->recent_rel, old->conf, old->target);
+        const scored *old = &e->score_ring[e->score_head];
+        e->score_correct -= old->right;
+        if (old->conf >= 0) pf_reliability_remove(&e->recent_rel, old->conf, old->right);
         e->score_head = (e->score_head + 1) % cap;
         e->score_len--;
     }
-    e->score_ring[(e->score_head + e->score_len++) % cap] = (pending){0, right != 0, conf};
+    e->score_ring[(e->score_head + e->score_len++) % cap] = (scored){conf, (uint8_t)(right != 0)};
     e->score_correct += right != 0;
     if (conf >= 0) pf_reliability_add(&e->recent_rel, conf, right);
 }

@@ -402,6 +402,17 @@ static int parse_pseudo(const char *line, pseudo_line *p)
               : 0;
 }
 
+/* Run a graph (as run_graph) and open its metrics.jsonl for reading. */
+static FILE *run_for_metrics(const char *name, const char *filter)
+{
+    run_graph(name, 0, MLP_TEACHER, filter);
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/metrics.jsonl", dir, name);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no %s", path);
+    return f;
+}
+
 /* The evaluator's pseudo-label calibration: with fixmatch at tau 0.9 every
  * accepted pseudo-label had p >= 0.9, so their mean confidence is >= 0.9;
  * the ECE over them is at least |precision - confidence|. `recent` is the
@@ -411,18 +422,14 @@ static int parse_pseudo(const char *line, pseudo_line *p)
  * 10,000. */
 Test(learning, the_evaluator_reports_pseudo_label_confidence_over_the_run_and_the_last_decisions)
 {
-    run_graph("conf", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
-    char path[700];
-    snprintf(path, sizeof path, "%s/conf/metrics.jsonl", dir);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "no %s", path);
+    FILE *f = run_for_metrics("conf", "policy=fixmatch, tau=0.9");
     static char line[20000];
     pseudo_line p = {0};
     const unsigned long long window = 10000;
     int lines = 0, full = 0, partial = 0;
     while (fgets(line, sizeof line, f)) {
         lines++;
-        cr_assert_eq(parse_pseudo(line, &p), 14, "line %d of %s lacks the pseudo figures:\n%s", lines, path, line);
+        cr_assert_eq(parse_pseudo(line, &p), 14, "line %d lacks the pseudo figures:\n%s", lines, line);
         cr_assert_eq(p.r_decided, p.decided < window ? p.decided : window, "line %d: recent.decided %llu of %llu",
                      lines, p.r_decided, p.decided);
         cr_assert_eq(p.r_known, p.known < window ? p.known : window, "line %d: recent.known %llu of %llu", lines,
@@ -452,12 +459,8 @@ Test(learning, the_evaluator_reports_pseudo_label_confidence_over_the_run_and_th
 Test(learning, a_small_recent_window_keeps_exactly_its_last_decisions)
 {
     eval_extra = ", recent=7";
-    run_graph("win", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    FILE *f = run_for_metrics("win", "policy=fixmatch, tau=0.9");
     eval_extra = "";
-    char path[700];
-    snprintf(path, sizeof path, "%s/win/metrics.jsonl", dir);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "no %s", path);
     static char line[20000];
     pseudo_line p = {0};
     int lines = 0;
