@@ -91,9 +91,14 @@ typedef struct scored {
     uint8_t right;
 } scored;
 
+/* Held-out rows are kept as loaded (IDX pixels as bytes) and converted to
+ * floats this many at a time when a model is scored. */
+#define EVAL_CHUNK 1024
+
 typedef struct evaluator {
     eval_cfg cfg;
     pf_dataset test;
+    float *chunk; /* [EVAL_CHUNK, dim]: rows of test as floats, for one prediction */
     float *probs;
     pf_metrics mt;
     pf_mlp *latest;
@@ -122,6 +127,7 @@ typedef struct evaluator {
 static void eval_free(evaluator *e)
 {
     pf_dataset_fini(&e->test);
+    free(e->chunk);
     free(e->probs);
     pf_metrics_fini(&e->mt);
     pf_mlp_destroy(&e->latest);
@@ -147,7 +153,7 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
     evaluator *e = calloc(1, sizeof *e);
     if (!e) return pf_errorf(PF_ENOMEM, "evaluator: out of memory");
     e->cfg = *cfg;
-    int rc = pf_dataset_load(cfg->images, cfg->labels, (size_t)cfg->limit, &e->test);
+    int rc = pf_dataset_load_compact(cfg->images, cfg->labels, (size_t)cfg->limit, &e->test);
     if (rc < 0) goto fail;
     if (!e->test.labels || e->test.n < 2) {
         rc = pf_errorf(PF_EINVAL, "evaluator: '%s' needs labels and at least 2 rows", cfg->images);
@@ -166,9 +172,10 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
         goto fail;
     }
     e->probs = malloc(e->test.n * (size_t)g->cfg.classes * sizeof *e->probs);
+    e->chunk = malloc((size_t)EVAL_CHUNK * e->test.dim * sizeof *e->chunk);
     e->dec_ring = malloc((size_t)cfg->recent * sizeof *e->dec_ring);
     e->score_ring = malloc((size_t)cfg->recent * sizeof *e->score_ring);
-    if (!e->probs || !e->dec_ring || !e->score_ring) {
+    if (!e->probs || !e->chunk || !e->dec_ring || !e->score_ring) {
         rc = pf_errorf(PF_ENOMEM, "evaluator: out of memory");
         goto fail;
     }
@@ -261,11 +268,23 @@ static int settle_pending(evaluator *e)
     return 0;
 }
 
+/* e->probs = the model's distributions on every held-out row. */
+static int predict_test(evaluator *e, pf_mlp *m, size_t classes)
+{
+    for (size_t r = 0; r < e->test.n; r += EVAL_CHUNK) {
+        size_t k = e->test.n - r < EVAL_CHUNK ? e->test.n - r : EVAL_CHUNK;
+        for (size_t i = 0; i < k; i++) pf_dataset_row(&e->test, r + i, e->chunk + i * e->test.dim);
+        int rc = pf_mlp_predict_proba(m, e->chunk, k, pf_mlp_temperature(m), e->probs + r * classes);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
 static int evaluate(evaluator *e, pf_ctx *ctx, int final)
 {
     pf_mlp *m = e->latest;
     size_t n = e->test.n, c = (size_t)pf_ctx_graph(ctx)->cfg.classes;
-    int rc = pf_mlp_predict_proba(m, e->test.x, n, pf_mlp_temperature(m), e->probs);
+    int rc = predict_test(e, m, c);
     if (rc < 0) return rc;
     if ((rc = pf_metrics_compute(&e->mt, e->probs, e->test.labels, n)) < 0) return rc;
     /* Conformal: even rows calibrate, odd rows test. */

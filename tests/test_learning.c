@@ -154,6 +154,21 @@ static double run_graph(const char *name, int seed, const char *teacher, const c
     return atof(a + strlen("\"accuracy\": "));
 }
 
+/* The number after "key": in the JSON file at path (asserts it is there). */
+static double json_number(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char buf[4096], pat[64];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *a = strstr(buf, pat);
+    cr_assert_not_null(a, "no %s in %s", key, buf);
+    return atof(a + strlen(pat));
+}
+
 #define MLP_TEACHER "kind=mlp_teacher, hidden=32, lr=\"3e-3\", ema=0.5, min_labeled=8"
 
 TestSuite(learning, .init = setup, .fini = teardown, .timeout = 300);
@@ -254,6 +269,34 @@ static float *held_out_probs(const char *model_path, size_t *n)
     pf_dataset_fini(&d);
     pf_mlp_destroy(&m);
     return p;
+}
+
+/* The evaluator converts the held-out rows in chunks of 1024 (2000 rows:
+ * two chunks, the second short); its final figures must be those of the
+ * saved model predicting every row at once. */
+Test(learning, the_evaluator_scores_every_held_out_row_as_the_saved_model_does)
+{
+    run_graph("whole", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    char model[640], summary[640], y[640];
+    snprintf(model, sizeof model, "%s/whole/student.pfm", dir);
+    snprintf(summary, sizeof summary, "%s/whole/summary.json", dir);
+    snprintf(y, sizeof y, "%s/test-y.npy", dir);
+    size_t n = 0, ny = 0;
+    float *p = held_out_probs(model, &n);
+    int32_t *labels = NULL;
+    cr_assert_eq(pf_labels_load(y, 0, &labels, &ny), 0);
+    cr_assert_eq(n, NTEST);
+    cr_assert_eq(ny, NTEST);
+    pf_metrics mt;
+    cr_assert_eq(pf_metrics_init(&mt, CLASSES), 0);
+    cr_assert_eq(pf_metrics_compute(&mt, p, labels, n), 0);
+    cr_assert_eq(json_number(summary, "test_n"), NTEST);
+    cr_expect_float_eq(json_number(summary, "accuracy"), mt.accuracy, 1e-6);
+    cr_expect_float_eq(json_number(summary, "nll"), mt.nll, 1e-5);
+    cr_expect_float_eq(json_number(summary, "ece"), mt.ece, 1e-5);
+    pf_metrics_fini(&mt);
+    free(labels);
+    free(p);
 }
 
 /* Mean top-class probability of a saved model over the held-out blobs. */
@@ -523,21 +566,6 @@ Test(learning, check_rejects_a_model_teacher_without_a_readable_file)
 }
 
 TestSuite(train, .init = setup, .fini = teardown, .timeout = 120);
-
-/* The number after "key": in the JSON file at path (asserts it is there). */
-static double json_number(const char *path, const char *key)
-{
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    char buf[4096], pat[64];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *a = strstr(buf, pat);
-    cr_assert_not_null(a, "no %s in %s", key, buf);
-    return atof(a + strlen(pat));
-}
 
 /* `pseudoflow train` on the blobs with extra options; the model goes to
  * dir/NAME.pfm, the JSON to dir/NAME.json. */
