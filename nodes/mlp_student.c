@@ -68,6 +68,11 @@
  * a restarted student resumes from that checkpoint. At the end of the stream
  * the buffer is flushed and the final model published and saved to `save`
  * (default <run_dir>/<node>.pfm), a file model_teacher reads.
+ *
+ * Warm start (init=FILE): the student starts from the weights of a saved
+ * model of its architecture (`pseudoflow train` on the labels, or an
+ * earlier run's student) instead of a random initialization; its counters
+ * start at 0 and its temperature at 1. A checkpoint to resume from wins.
  */
 #include "models/loss.h"
 #include "models/mlp.h"
@@ -101,6 +106,7 @@ typedef struct student_cfg {
     int64_t entmin_rampup;
     int64_t lr_decay_steps;
     char *save;
+    char *init;
     int64_t seed;
     int resume;
 } student_cfg;
@@ -131,6 +137,8 @@ static const pf_param student_params[] = {
     PF_PARAM_INT(student_cfg, lr_decay_steps, 0, 0, 1e12,
                  "cosine decay of lr to lr/20 over this many optimizer steps; 0 = constant lr"),
     PF_PARAM_STRING(student_cfg, save, "", "final model file; empty = <run_dir>/<node>.pfm"),
+    PF_PARAM_STRING(student_cfg, init, "",
+                    "start from this model file's weights (same architecture; `pseudoflow train`); empty = random"),
     PF_PARAM_INT(student_cfg, seed, -1, -1, 1e18, "initialization seed; -1 = derived from the graph's seed"),
     PF_PARAM_BOOL(student_cfg, resume, 1, "after a restart, continue from the checkpoint in the run directory"),
     PF_PARAM_END,
@@ -188,6 +196,28 @@ static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
     return 0;
 }
 
+/* init=FILE: adopt its weights (and standardization), counters 0, T 1. */
+static int warm_start(student *s)
+{
+    pf_mlp *m = NULL;
+    int rc = pf_mlp_load(s->cfg.init, &m);
+    if (rc < 0) return rc;
+    if (!pf_mlp_same_shape(m, s->L.model)) {
+        pf_mlp_destroy(&m);
+        return pf_errorf(PF_ECONFIG, "mlp_student: init model '%s' has another architecture than hidden=\"%s\" "
+                                     "on %u features and %u classes",
+                         s->cfg.init, s->cfg.l.hidden, s->dim, s->classes);
+    }
+    pf_mlp_counters zero = {0};
+    pf_mlp_set_counters(m, &zero);
+    if ((rc = pf_mlp_set_temperature(m, 1.0f)) < 0 || (rc = pf_learner_adopt(&s->L, &m)) < 0) {
+        pf_mlp_destroy(&m);
+        return rc;
+    }
+    PF_INFO("starting from the weights of %s", s->cfg.init);
+    return 0;
+}
+
 static int build(student *s, uint32_t dim, uint32_t classes)
 {
     int rc = pf_learner_init(&s->L, &s->cfg.l, dim, classes, s->seed);
@@ -195,6 +225,7 @@ static int build(student *s, uint32_t dim, uint32_t classes)
     s->dim = dim, s->classes = classes;
     s->ready = 1;
     pf_mlp *ck = NULL;
+    int resumed = 0;
     if (s->cfg.resume && access(s->ckpt, R_OK) == 0) {
         if (pf_mlp_load(s->ckpt, &ck) == 0 && pf_mlp_same_shape(ck, s->L.model)) {
             pf_mlp_counters c = pf_mlp_get_counters(ck);
@@ -205,11 +236,13 @@ static int build(student *s, uint32_t dim, uint32_t classes)
             PF_INFO("resuming from checkpoint %s (version %llu, %llu steps)", s->ckpt,
                     (unsigned long long)c.version, (unsigned long long)c.steps);
             if ((rc = pf_learner_adopt(&s->L, &ck)) < 0) return rc;
+            resumed = 1;
         } else {
             PF_WARN("ignoring checkpoint %s: %s", s->ckpt, ck ? "another architecture" : pf_error_last());
             pf_mlp_destroy(&ck);
         }
     }
+    if (!resumed && s->cfg.init && s->cfg.init[0] && (rc = warm_start(s)) < 0) return rc;
     if (s->cfg.ema > 0 && (rc = pf_mlp_clone(s->L.model, &s->avg)) < 0) return rc;
     return 0;
 }
@@ -583,6 +616,14 @@ static int student_configure(const void *cfgp, const pf_graph *g, const pf_gnode
     if (cfg->temperature != 1.0 && (cfg->vat > 0 || cfg->entmin > 0 || cfg->consistency > 0))
         return pf_errorf(PF_EINVAL, "temperature=%g needs vat=0, entmin=0 and consistency=0 (their targets are "
                                     "probabilities at T=1)", cfg->temperature);
+    if (cfg->init && cfg->init[0]) {
+        int rc = pf_kind_check_path(0, node, "init", cfg->init, PF_PATH_FILE);
+        if (rc < 0) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", pf_error_last());
+            return pf_errorf(rc, "%s (train one with `pseudoflow train --out`)", why);
+        }
+    }
     return 0;
 }
 

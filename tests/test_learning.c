@@ -169,6 +169,14 @@ static double json_number(const char *path, const char *key)
     return atof(a + strlen(pat));
 }
 
+/* json_number on dir/name. */
+static double json_number_in(const char *d, const char *name, const char *key)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", d, name);
+    return json_number(path, key);
+}
+
 #define MLP_TEACHER "kind=mlp_teacher, hidden=32, lr=\"3e-3\", ema=0.5, min_labeled=8"
 
 TestSuite(learning, .init = setup, .fini = teardown, .timeout = 300);
@@ -578,6 +586,56 @@ static void train_blobs(const char *name, const char *extra)
              "> '%s/%s.json' 2> '%s/%s.err'",
              PF_BIN, dir, dir, extra, dir, name, dir, dir, dir, name, dir, name);
     cr_assert_eq(system(cmd), 0, "train failed; see %s/%s.err", dir, name);
+}
+
+/* init=FILE: the student starts from a saved model's weights. At a learning
+ * rate of 1e-7 it barely moves, so its final figures are the saved model's;
+ * from a random start at that rate it stays near chance. */
+Test(learning, a_warm_started_student_begins_from_the_saved_model)
+{
+    train_blobs("warm", "");
+    double saved = json_number_in(dir, "warm.json", "accuracy");
+    cr_assert_gt(saved, 0.7, "the saved model itself scores %.4f", saved);
+    char extra[900];
+    snprintf(extra, sizeof extra, ", init=\"%s/warm.pfm\", lr=\"1e-7\"", dir);
+    student_extra = extra;
+    double warm = run_graph("warm-run", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    student_extra = ", lr=\"1e-7\"";
+    double cold = run_graph("cold-run", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    student_extra = "";
+    cr_log_info("saved %.4f, warm start %.4f, random start %.4f", saved, warm, cold);
+    cr_expect_float_eq(warm, saved, 0.01, "warm-started student %.4f, its init %.4f", warm, saved);
+    cr_expect_lt(cold, 0.6, "a random start at lr 1e-7 scored %.4f", cold);
+}
+
+/* A missing init file is refused by check; one of another architecture
+ * stops the run with both named. */
+Test(learning, a_warm_start_needs_a_readable_file_of_the_same_architecture)
+{
+    char graph[640], cmd[1600], extra[900];
+    snprintf(graph, sizeof graph, "%s/noinit.dot", dir);
+    student_extra = ", init=\"/nonexistent/init.pfm\"";
+    write_graph(graph, dir, 0, MLP_TEACHER, "policy=fixmatch");
+    snprintf(cmd, sizeof cmd, "'%s' check '%s' > '%s/noinit.out' 2>&1", PF_BIN, graph, dir);
+    int st = system(cmd);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "check should exit 2, got status %d", st);
+    snprintf(cmd, sizeof cmd, "grep -q \"parameter 'init'.*nonexistent/init.pfm\" '%s/noinit.out'", dir);
+    cr_expect_eq(system(cmd), 0, "check does not name the missing init file");
+
+    train_blobs("wide", "--hidden 48");
+    snprintf(extra, sizeof extra, ", init=\"%s/wide.pfm\"", dir);
+    student_extra = extra;
+    snprintf(graph, sizeof graph, "%s/wide-run.dot", dir);
+    char run[640];
+    snprintf(run, sizeof run, "%s/wide-run", dir);
+    write_graph(graph, run, 0, MLP_TEACHER, "policy=fixmatch");
+    student_extra = "";
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress > '%s.log' 2>&1", PF_BIN, graph, run);
+    st = system(cmd);
+    cr_expect_neq(st, 0, "a run whose student cannot start from its init file succeeded");
+    snprintf(cmd, sizeof cmd, "grep -q \"init model '%s/wide.pfm' has another architecture than hidden=.32.\" '%s.log'",
+             dir, run);
+    cr_expect_eq(system(cmd), 0, "the run's log does not say why (see %s.log)", run);
 }
 
 Test(train, writes_a_model_that_loads_and_classifies_held_out_rows)
