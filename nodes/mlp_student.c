@@ -73,6 +73,10 @@
  * model of its architecture (`pseudoflow train` on the labels, or an
  * earlier run's student) instead of a random initialization; its counters
  * start at 0 and its temperature at 1. A checkpoint to resume from wins.
+ * The file's input standardization, if it has one, comes with its weights
+ * (they depend on it), while noise, drop and VAT stay in raw input units;
+ * `pseudoflow train --no-standardize` gives a file without one, like a
+ * student's own.
  */
 #include "models/loss.h"
 #include "models/mlp.h"
@@ -138,7 +142,8 @@ static const pf_param student_params[] = {
                  "cosine decay of lr to lr/20 over this many optimizer steps; 0 = constant lr"),
     PF_PARAM_STRING(student_cfg, save, "", "final model file; empty = <run_dir>/<node>.pfm"),
     PF_PARAM_STRING(student_cfg, init, "",
-                    "start from this model file's weights (same architecture; `pseudoflow train`); empty = random"),
+                    "start from this model file's weights (same architecture; `pseudoflow train --no-standardize`, or a "
+                    "student's .pfm); empty = random"),
     PF_PARAM_INT(student_cfg, seed, -1, -1, 1e18, "initialization seed; -1 = derived from the graph's seed"),
     PF_PARAM_BOOL(student_cfg, resume, 1, "after a restart, continue from the checkpoint in the run directory"),
     PF_PARAM_END,
@@ -196,25 +201,44 @@ static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
     return 0;
 }
 
-/* init=FILE: adopt its weights (and standardization), counters 0, T 1. */
+/* "784-512-10" into buf. */
+static void shape_text(const pf_mlp *m, char *buf, size_t cap)
+{
+    size_t n = 0, used = 0;
+    const uint32_t *sizes = pf_mlp_sizes(m, &n);
+    buf[0] = 0;
+    for (size_t i = 0; i < n && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%u", i ? "-" : "", sizes[i]);
+}
+
+/* init=FILE: adopt its weights (and standardization), counters 0, T 1.
+ * Every failure is a configuration error: restarting would not help. */
 static int warm_start(student *s)
 {
     pf_mlp *m = NULL;
-    int rc = pf_mlp_load(s->cfg.init, &m);
-    if (rc < 0) return rc;
-    if (!pf_mlp_same_shape(m, s->L.model)) {
-        pf_mlp_destroy(&m);
-        return pf_errorf(PF_ECONFIG, "mlp_student: init model '%s' has another architecture than hidden=\"%s\" "
-                                     "on %u features and %u classes",
-                         s->cfg.init, s->cfg.l.hidden, s->dim, s->classes);
+    if (pf_mlp_load(s->cfg.init, &m) < 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", pf_error_last());
+        return pf_errorf(PF_ECONFIG, "mlp_student: init: %s", why);
     }
+    if (!pf_mlp_same_shape(m, s->L.model)) {
+        char have[128], want[128];
+        shape_text(m, have, sizeof have);
+        shape_text(s->L.model, want, sizeof want);
+        pf_mlp_destroy(&m);
+        return pf_errorf(PF_ECONFIG, "mlp_student: init model '%s' is %s; this student is %s (hidden=\"%s\")",
+                         s->cfg.init, have, want, s->cfg.l.hidden);
+    }
+    int standardized = pf_mlp_in_mean(m) != NULL;
     pf_mlp_counters zero = {0};
     pf_mlp_set_counters(m, &zero);
+    int rc;
     if ((rc = pf_mlp_set_temperature(m, 1.0f)) < 0 || (rc = pf_learner_adopt(&s->L, &m)) < 0) {
         pf_mlp_destroy(&m);
         return rc;
     }
-    PF_INFO("starting from the weights of %s", s->cfg.init);
+    PF_INFO("starting from the weights of %s%s", s->cfg.init,
+            standardized ? " (with its input standardization: noise, drop and VAT stay in raw input units)" : "");
     return 0;
 }
 

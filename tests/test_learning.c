@@ -11,9 +11,10 @@
  * them almost exactly. The test runs each seed twice, with policy=fixmatch
  * and policy=none, and compares summary.json accuracy averaged over seeds.
  *
- * Then: a student's saved model drives a model_teacher run (distillation),
- * `pseudoflow train` writes a model that loads and scores well, and the
- * failure paths of both say what is wrong.
+ * Then: a student's saved model drives a model_teacher run (distillation)
+ * and, as init=, warm-starts a student; the evaluator's figures are the
+ * saved model's on every held-out row; `pseudoflow train` writes a model
+ * that loads and scores well; and the failure paths say what is wrong.
  *
  * Timing never decides: margins are on accuracy only. Each run takes a few
  * seconds; the whole file stays well under a minute on two cores.
@@ -272,7 +273,7 @@ static float *held_out_probs(const char *model_path, size_t *n)
     cr_assert_eq(pf_dataset_load(x, y, 0, &d), 0, "cannot read %s", x);
     float *p = malloc(d.n * CLASSES * sizeof *p);
     cr_assert_not_null(p);
-    cr_assert_eq(pf_mlp_predict_proba(m, d.x, d.n, 1.0f, p), 0);
+    cr_assert_eq(pf_mlp_predict_proba(m, d.x, d.n, pf_mlp_temperature(m), p), 0);
     *n = d.n;
     pf_dataset_fini(&d);
     pf_mlp_destroy(&m);
@@ -337,7 +338,8 @@ static double predicted_share(const char *model_path, int k)
  * student on hard pseudo-labels, and classify about as well. (It costs ~2
  * points here: the mean teacher, a copy of the less confident student,
  * clears tau=0.9 less often; on Fashion-MNIST at 1000 labels, with a
- * temperature-calibrated teacher, coverage and accuracy held: README.) */
+ * temperature-calibrated teacher, coverage and accuracy held:
+ * docs/learning-experiments.md.) */
 Test(learning, label_smoothing_makes_the_student_less_confident)
 {
     double hard = run_graph("hard", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
@@ -608,14 +610,35 @@ Test(learning, a_warm_started_student_begins_from_the_saved_model)
     cr_expect_lt(cold, 0.6, "a random start at lr 1e-7 scored %.4f", cold);
 }
 
-/* A missing init file is refused by check; one of another architecture
- * stops the run with both named. */
+/* Run a graph whose student starts from init=model and must fail at once;
+ * asserts its log has `want` (a grep pattern) and the supervisor's refusal
+ * to restart it. */
+static void expect_init_refused(const char *name, const char *model, const char *want)
+{
+    char graph[640], run[640], extra[900], cmd[2000];
+    snprintf(graph, sizeof graph, "%s/%s.dot", dir, name);
+    snprintf(run, sizeof run, "%s/%s", dir, name);
+    snprintf(extra, sizeof extra, ", init=\"%s\"", model);
+    student_extra = extra;
+    write_graph(graph, run, 0, MLP_TEACHER, "policy=fixmatch");
+    student_extra = "";
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress > '%s.log' 2>&1", PF_BIN, graph, run);
+    cr_expect_neq(system(cmd), 0, "a run whose student cannot start from %s succeeded", model);
+    snprintf(cmd, sizeof cmd, "grep -q \"%s\" '%s.log'", want, run);
+    cr_expect_eq(system(cmd), 0, "the log does not say '%s' (see %s.log)", want, run);
+    snprintf(cmd, sizeof cmd, "grep -q 'student#0 cannot run as configured' '%s.log'", run);
+    cr_expect_eq(system(cmd), 0, "the student was restarted instead of the run stopping (see %s.log)", run);
+}
+
+/* A missing init file is refused by check; one of another architecture, or
+ * not a model at all, stops the run at once, saying why. */
 Test(learning, a_warm_start_needs_a_readable_file_of_the_same_architecture)
 {
-    char graph[640], cmd[1600], extra[900];
+    char graph[640], cmd[1600], path[700];
     snprintf(graph, sizeof graph, "%s/noinit.dot", dir);
     student_extra = ", init=\"/nonexistent/init.pfm\"";
     write_graph(graph, dir, 0, MLP_TEACHER, "policy=fixmatch");
+    student_extra = "";
     snprintf(cmd, sizeof cmd, "'%s' check '%s' > '%s/noinit.out' 2>&1", PF_BIN, graph, dir);
     int st = system(cmd);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, "check should exit 2, got status %d", st);
@@ -623,19 +646,17 @@ Test(learning, a_warm_start_needs_a_readable_file_of_the_same_architecture)
     cr_expect_eq(system(cmd), 0, "check does not name the missing init file");
 
     train_blobs("wide", "--hidden 48");
-    snprintf(extra, sizeof extra, ", init=\"%s/wide.pfm\"", dir);
-    student_extra = extra;
-    snprintf(graph, sizeof graph, "%s/wide-run.dot", dir);
-    char run[640];
-    snprintf(run, sizeof run, "%s/wide-run", dir);
-    write_graph(graph, run, 0, MLP_TEACHER, "policy=fixmatch");
-    student_extra = "";
-    snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress > '%s.log' 2>&1", PF_BIN, graph, run);
-    st = system(cmd);
-    cr_expect_neq(st, 0, "a run whose student cannot start from its init file succeeded");
-    snprintf(cmd, sizeof cmd, "grep -q \"init model '%s/wide.pfm' has another architecture than hidden=.32.\" '%s.log'",
-             dir, run);
-    cr_expect_eq(system(cmd), 0, "the run's log does not say why (see %s.log)", run);
+    snprintf(path, sizeof path, "%s/wide.pfm", dir);
+    snprintf(cmd, sizeof cmd, "init model '%s' is 16-48-4; this student is 16-32-4 (hidden=.32.)", path);
+    expect_init_refused("wide-run", path, cmd);
+
+    snprintf(path, sizeof path, "%s/junk.pfm", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("not a model\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "mlp_student: init: .*junk.pfm");
+    expect_init_refused("junk-run", path, cmd);
 }
 
 Test(train, writes_a_model_that_loads_and_classifies_held_out_rows)
