@@ -99,7 +99,7 @@ typedef struct scored {
 typedef struct evaluator {
     eval_cfg cfg;
     pf_dataset test;
-    float *chunk; /* [EVAL_CHUNK, dim]: rows of test as floats, for one prediction */
+    float *chunk; /* [EVAL_CHUNK, dim]: rows of test converted from bytes, for one prediction; NULL for floats */
     float *probs;
     pf_metrics mt;
     pf_mlp *latest;
@@ -173,10 +173,11 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
         goto fail;
     }
     e->probs = malloc(e->test.n * (size_t)g->cfg.classes * sizeof *e->probs);
-    e->chunk = malloc((e->test.n < EVAL_CHUNK ? e->test.n : EVAL_CHUNK) * e->test.dim * sizeof *e->chunk);
+    if (e->test.bytes)
+        e->chunk = malloc((e->test.n < EVAL_CHUNK ? e->test.n : EVAL_CHUNK) * e->test.dim * sizeof *e->chunk);
     e->dec_ring = malloc((size_t)cfg->recent * sizeof *e->dec_ring);
     e->score_ring = malloc((size_t)cfg->recent * sizeof *e->score_ring);
-    if (!e->probs || !e->chunk || !e->dec_ring || !e->score_ring) {
+    if (!e->probs || (e->test.bytes && !e->chunk) || !e->dec_ring || !e->score_ring) {
         rc = pf_errorf(PF_ENOMEM, "evaluator: out of memory");
         goto fail;
     }
@@ -274,8 +275,12 @@ static int predict_test(evaluator *e, pf_mlp *m, size_t classes)
 {
     for (size_t r = 0; r < e->test.n; r += EVAL_CHUNK) {
         size_t k = e->test.n - r < EVAL_CHUNK ? e->test.n - r : EVAL_CHUNK;
-        for (size_t i = 0; i < k; i++) pf_dataset_row(&e->test, r + i, e->chunk + i * e->test.dim);
-        int rc = pf_mlp_predict_proba(m, e->chunk, k, pf_mlp_temperature(m), e->probs + r * classes);
+        const float *x = e->chunk;
+        if (e->test.x)
+            x = e->test.x + r * e->test.dim; /* floats already: no copy */
+        else
+            for (size_t i = 0; i < k; i++) pf_dataset_row(&e->test, r + i, e->chunk + i * e->test.dim);
+        int rc = pf_mlp_predict_proba(m, x, k, pf_mlp_temperature(m), e->probs + r * classes);
         if (rc < 0) return rc;
     }
     return 0;

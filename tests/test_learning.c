@@ -134,16 +134,30 @@ static void write_graph(const char *path, const char *run, int seed, const char 
 }
 
 /* Run a graph with the real binary; returns summary.json's accuracy. */
-static double run_graph(const char *name, int seed, const char *teacher, const char *filter)
+/* Write dir/NAME.dot (run directory dir/NAME, `extra` appended to the
+ * student's attributes) and run it with the real binary at log level
+ * `level`, its output in dir/NAME.log; returns system()'s status. */
+static int launch(const char *name, int seed, const char *extra, const char *teacher, const char *filter,
+                  const char *level)
 {
-    char run[600], graph[640], cmd[1600], summary[700];
+    char run[600], graph[640], cmd[1600];
     snprintf(run, sizeof run, "%s/%s", dir, name);
     snprintf(graph, sizeof graph, "%s/%s.dot", dir, name);
+    const char *kept = student_extra;
+    student_extra = extra;
     write_graph(graph, run, seed, teacher, filter);
-    snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress --log-level warn > '%s.log' 2>&1", PF_BIN, graph, run);
-    int st = system(cmd);
-    cr_assert_eq(st, 0, "%s failed (status %d); see %s.log", cmd, st, run);
-    snprintf(summary, sizeof summary, "%s/summary.json", run);
+    student_extra = kept;
+    snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress --log-level %s > '%s.log' 2>&1", PF_BIN, graph, level, run);
+    return system(cmd);
+}
+
+/* Run a graph (student_extra appended to the student); returns summary.json's accuracy. */
+static double run_graph(const char *name, int seed, const char *teacher, const char *filter)
+{
+    int st = launch(name, seed, student_extra, teacher, filter, "warn");
+    cr_assert_eq(st, 0, "the run of %s/%s.dot failed (status %d); see %s/%s.log", dir, name, st, dir, name);
+    char summary[700];
+    snprintf(summary, sizeof summary, "%s/%s/summary.json", dir, name);
     FILE *f = fopen(summary, "r");
     cr_assert_not_null(f, "no %s", summary);
     char buf[16384];
@@ -421,14 +435,9 @@ Test(learning, mixup_ignores_rejected_rows)
  * check, naming the clash, before any process starts. */
 Test(learning, student_refuses_a_temperature_with_vat)
 {
-    char graph[640], run[600], cmd[1600];
-    snprintf(graph, sizeof graph, "%s/temp.dot", dir);
+    char run[600], cmd[1600];
     snprintf(run, sizeof run, "%s/temp", dir);
-    student_extra = ", temperature=2, vat=1";
-    write_graph(graph, run, 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
-    student_extra = "";
-    snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress > '%s.log' 2>&1", PF_BIN, graph, run);
-    int st = system(cmd);
+    int st = launch("temp", 0, ", temperature=2, vat=1", MLP_TEACHER, "policy=fixmatch, tau=0.9", "info");
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "the graph should not check (exit 2), got status %d", st);
     snprintf(cmd, sizeof cmd, "grep -q \"node 'student': .*temperature=2 needs vat=0\" '%s.log' && ! grep -q 'running graph' '%s.log'",
              run, run);
@@ -615,15 +624,11 @@ Test(learning, a_warm_started_student_begins_from_the_saved_model)
  * to restart it. */
 static void expect_init_refused(const char *name, const char *model, const char *want)
 {
-    char graph[640], run[640], extra[900], cmd[2000];
-    snprintf(graph, sizeof graph, "%s/%s.dot", dir, name);
+    char run[640], extra[900], cmd[2000];
     snprintf(run, sizeof run, "%s/%s", dir, name);
     snprintf(extra, sizeof extra, ", init=\"%s\"", model);
-    student_extra = extra;
-    write_graph(graph, run, 0, MLP_TEACHER, "policy=fixmatch");
-    student_extra = "";
-    snprintf(cmd, sizeof cmd, "'%s' run '%s' --no-progress > '%s.log' 2>&1", PF_BIN, graph, run);
-    cr_expect_neq(system(cmd), 0, "a run whose student cannot start from %s succeeded", model);
+    cr_expect_neq(launch(name, 0, extra, MLP_TEACHER, "policy=fixmatch", "info"), 0,
+                  "a run whose student cannot start from %s succeeded", model);
     snprintf(cmd, sizeof cmd, "grep -q \"%s\" '%s.log'", want, run);
     cr_expect_eq(system(cmd), 0, "the log does not say '%s' (see %s.log)", want, run);
     snprintf(cmd, sizeof cmd, "grep -q 'student#0 cannot run as configured' '%s.log'", run);
