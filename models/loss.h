@@ -65,4 +65,28 @@ void pf_loss_sharpen(const float *p, size_t n, size_t classes, float T, float *q
 int pf_loss_xent(const float *z, size_t n, size_t classes, const int32_t *targets,
                  const float *soft, const float *weights, float T, float *dz, double *loss);
 
+/* Early-learning regularization (ELR; Liu et al. 2020, METHODS.md): for
+ * logits z [n, classes] and running targets t [n, classes] (no gradient
+ * through them), with p = clamp(softmax(z), PF_ELR_CLAMP, 1 - PF_ELR_CLAMP)
+ * elementwise as the paper's code does,
+ *
+ *     R   = (1/n) Σ_i lambda_i · log(1 − <p_i, t_i>)
+ *     dR/dz_ij = (lambda_i/n) · s_ij · (g_ij − Σ_k s_ik g_ik),
+ *                g_ik = −t_ik · 1[p_ik unclamped] / (1 − <p_i, t_i>)
+ *
+ * (s the unclamped softmax). Minimizing R pulls each prediction towards
+ * the average of its own earlier predictions, which the clean samples
+ * dominate early in training, so a wrong label is fitted later or never.
+ * R is ADDED to *loss and dR/dz ADDED to dz (call it after pf_loss_xent on
+ * the same rows). lambda: [n] finite >= 0, 0 = no term for the row (its t
+ * row is not read); t rows: finite, >= 0, sum <= 1. Errors: PF_EINVAL (a
+ * bad lambda or t row), PF_ERANGE (R not finite). */
+#define PF_ELR_CLAMP 1e-4f
+int pf_loss_elr_add(const float *z, size_t n, size_t classes, const float *t, const float *lambda,
+                    float *dz, double *loss);
+
+/* The ELR running target update: t <- beta·t + (1 − beta)·p̂ with p̂ the
+ * clamped probabilities p [classes] renormalized to sum 1. */
+void pf_loss_elr_target(const float *p, size_t classes, float beta, float *t);
+
 #endif

@@ -476,6 +476,12 @@ int pf_mlp_loss(pf_mlp *m, const float *x, size_t n, const int32_t *targets, con
 int pf_mlp_loss_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets, const float *soft,
                      const float *weights, float T, double *loss, const float **grad)
 {
+    return pf_mlp_loss_grad_elr(m, x, n, targets, soft, weights, T, NULL, loss, grad);
+}
+
+int pf_mlp_loss_grad_elr(pf_mlp *m, const float *x, size_t n, const int32_t *targets, const float *soft,
+                         const float *weights, float T, const pf_mlp_elr *elr, double *loss, const float **grad)
+{
     if (n == 0) return pf_errorf(PF_EINVAL, "mlp: empty batch");
     if (n > (size_t)INT_MAX) return pf_errorf(PF_ERANGE, "mlp: batch of %zu rows > INT_MAX", n);
     size_t L = m->nsizes - 1, C = m->sizes[L], d = m->sizes[0];
@@ -492,7 +498,9 @@ int pf_mlp_loss_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets
     /* dZ_L [n, C] = (w_i·T/n)·(s·Σq − q): models/loss.h. */
     float *dz = m->delta[0], *dnext = m->delta[1];
     rc = pf_loss_xent(m->logits, n, C, targets, soft, weights, T, dz, loss);
+    if (rc == 0 && elr) rc = pf_loss_elr_add(m->logits, n, C, elr->targets, elr->lambda, dz, loss);
     if (rc < 0) return pf_error_wrap(rc, "mlp: ");
+    if (elr && elr->probs_out) pf_loss_softmax(m->logits, n, C, 1.0f, elr->probs_out);
 
     for (size_t l = L; l >= 1; l--) {
         int in = (int)m->sizes[l - 1], nout = (int)m->sizes[l];
@@ -565,12 +573,18 @@ int pf_mlp_input_grad(pf_mlp *m, const float *x, size_t n, const int32_t *target
 int pf_mlp_train_step(pf_mlp *m, pf_optim *opt, const float *x, size_t n, const int32_t *targets,
                       const float *soft, const float *weights, float T, double *loss)
 {
+    return pf_mlp_train_step_elr(m, opt, x, n, targets, soft, weights, T, NULL, loss);
+}
+
+int pf_mlp_train_step_elr(pf_mlp *m, pf_optim *opt, const float *x, size_t n, const int32_t *targets,
+                          const float *soft, const float *weights, float T, const pf_mlp_elr *elr, double *loss)
+{
     if (pf_optim_nparams(opt) != m->nparams)
         return pf_errorf(PF_EMISMATCH, "mlp: optimizer for %zu parameters, model has %zu",
                          pf_optim_nparams(opt), m->nparams);
     double l;
     const float *g;
-    int rc = pf_mlp_loss_grad(m, x, n, targets, soft, weights, T, &l, &g);
+    int rc = pf_mlp_loss_grad_elr(m, x, n, targets, soft, weights, T, elr, &l, &g);
     if (rc < 0) return rc;
     pf_optim_begin_step(opt);
     for (size_t k = 0; k + 1 < m->nsizes; k++) {

@@ -181,6 +181,20 @@ int pf_mlp_loss(pf_mlp *m, const float *x, size_t n, const int32_t *targets, con
 int pf_mlp_loss_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets, const float *soft,
                      const float *weights, float T, double *loss, const float **grad);
 
+/* Early-learning regularization on a training step's rows (models/loss.h,
+ * pf_loss_elr_add), added to their cross-entropy. */
+typedef struct pf_mlp_elr {
+    const float *targets; /* [n, classes] running targets t_i */
+    const float *lambda;  /* [n] weight of each row's term; 0 = none */
+    float *probs_out;     /* [n, classes] or NULL: softmax (T = 1) of the step's own logits,
+                           * before the update, for the caller's target update */
+} pf_mlp_elr;
+
+/* pf_mlp_loss_grad plus the ELR term (elr NULL: exactly pf_mlp_loss_grad).
+ * Errors: those of pf_mlp_loss_grad and pf_loss_elr_add. */
+int pf_mlp_loss_grad_elr(pf_mlp *m, const float *x, size_t n, const int32_t *targets, const float *soft,
+                         const float *weights, float T, const pf_mlp_elr *elr, double *loss, const float **grad);
+
 /* Gradient of the same loss with respect to the inputs: gx [n, input_dim]
  * gets dL/dx (through the standardization when set). For adversarial
  * perturbations (virtual adversarial training). Parameters and their
@@ -202,6 +216,11 @@ int pf_mlp_input_grad(pf_mlp *m, const float *x, size_t n, const int32_t *target
  * finite: nothing is updated, the batch should be dropped), PF_ENOMEM. */
 int pf_mlp_train_step(pf_mlp *m, pf_optim *opt, const float *x, size_t n, const int32_t *targets,
                       const float *soft, const float *weights, float T, double *loss);
+
+/* pf_mlp_train_step with the ELR term on its rows (elr NULL: exactly
+ * pf_mlp_train_step). */
+int pf_mlp_train_step_elr(pf_mlp *m, pf_optim *opt, const float *x, size_t n, const int32_t *targets,
+                          const float *soft, const float *weights, float T, const pf_mlp_elr *elr, double *loss);
 
 /* Perturb x [n, dim] in place for augmentation: each feature is dropped
  * (set to 0) with probability drop_rate and survivors are scaled by

@@ -82,11 +82,12 @@ int pf_learner_adopt(pf_learner *L, pf_mlp **m)
 int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *targets, const float *soft,
                      const float *weights, float T, double *loss)
 {
-    return pf_learner_train_prefix(L, x, n, n, targets, soft, weights, T, loss);
+    return pf_learner_train_prefix(L, x, n, n, targets, soft, weights, T, NULL, loss);
 }
 
 int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_aug, const int32_t *targets,
-                            const float *soft, const float *weights, float T, double *loss)
+                            const float *soft, const float *weights, float T, const pf_mlp_elr *elr,
+                            double *loss)
 {
     const float *in = x;
     if (n_aug > n) n_aug = n;
@@ -103,7 +104,7 @@ int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_au
         if (rc < 0) return rc;
         in = L->xbuf;
     }
-    return pf_mlp_train_step(L->model, L->opt, in, n, targets, soft, weights, T, loss);
+    return pf_mlp_train_step_elr(L->model, L->opt, in, n, targets, soft, weights, T, elr, loss);
 }
 
 void pf_learner_fini(pf_learner *L)

@@ -83,9 +83,11 @@ int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *tar
 
 /* As pf_learner_train, but only the first n_aug rows (n_aug <= n) are
  * augmented; the rest are trained on as given (adversarial rows, whose
- * perturbation is already chosen). */
+ * perturbation is already chosen); elr (or NULL) adds early-learning
+ * regularization (pf_mlp_train_step_elr). */
 int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_aug, const int32_t *targets,
-                            const float *soft, const float *weights, float T, double *loss);
+                            const float *soft, const float *weights, float T, const pf_mlp_elr *elr,
+                            double *loss);
 
 void pf_learner_fini(pf_learner *L);
 

@@ -55,6 +55,21 @@
  * eps/C, so a wrong pseudo-label is never fitted to certainty; given labels
  * keep their hard targets.
  *
+ * Early-learning regularization (elr=lambda > 0; Liu et al. 2020, ELR):
+ * every pseudo-labeled row (a target, weight w > 0, no given label) adds
+ * lambda * w * log(1 - <p, t>) to the step's loss (pf_loss_elr_add), where
+ * p is the step's prediction of the row and t the running average of the
+ * student's earlier predictions of the same sample (by id), updated after
+ * each step as t <- elr_beta * t + (1 - elr_beta) * p (pf_loss_elr_target;
+ * a sample's first visit starts from t = 0, no term). Early in training the
+ * clean samples dominate those predictions, so the term holds a row near
+ * what the student predicted before it could memorize a wrong pseudo-label.
+ * The targets live in a table of elr_rows samples (open addressing by id,
+ * 8 probes; when all 8 are taken the least recently trained sample is
+ * forgotten, counted as elr_evicted), so a stream of any length uses fixed
+ * memory. They are not checkpointed: a restarted student rebuilds them
+ * (at elr_beta 0.7 a target is mostly its last three visits).
+ *
  * Learning-rate decay (lr_decay_steps=N > 0): cosine from lr to lr/20 over
  * the first N optimizer steps, then lr/20 (SGDR's half cosine without
  * restarts); a stream has no known end, so N is set from the expected run.
@@ -109,6 +124,9 @@ typedef struct student_cfg {
     double entmin_t;
     int64_t entmin_rampup;
     int64_t lr_decay_steps;
+    double elr;
+    double elr_beta;
+    int64_t elr_rows;
     char *save;
     char *init;
     int64_t seed;
@@ -140,6 +158,12 @@ static const pf_param student_params[] = {
                  "optimizer steps over which the entmin weight ramps up from ~0 (exp(-5(1-t/N)^2))"),
     PF_PARAM_INT(student_cfg, lr_decay_steps, 0, 0, 1e12,
                  "cosine decay of lr to lr/20 over this many optimizer steps; 0 = constant lr"),
+    PF_PARAM_FLOAT(student_cfg, elr, 0.0, 0, 100,
+                   "early-learning regularization weight lambda on pseudo-labeled rows (ELR); 0 = off"),
+    PF_PARAM_FLOAT(student_cfg, elr_beta, 0.7, 0, 0.9999, "ELR running-target momentum per visit of a sample"),
+    PF_PARAM_INT(student_cfg, elr_rows, 131072, 16, 1e9,
+                 "samples whose ELR targets are kept (rounded up to a power of two); beyond, the least recently "
+                 "trained are forgotten"),
     PF_PARAM_STRING(student_cfg, save, "", "final model file; empty = <run_dir>/<node>.pfm"),
     PF_PARAM_STRING(student_cfg, init, "",
                     "start from this model file's weights (same architecture; `pseudoflow train --no-standardize`, or a "
@@ -171,6 +195,7 @@ typedef struct student {
     uint32_t dim, classes;
     /* pending rows, [cap] each (x: [cap, dim], soft: [cap, classes]) */
     float *bx, *bsoft, *bw;
+    uint64_t *bid;
     int32_t *by;
     uint8_t *bu; /* [cap] 1 = no given label: a VAT/entmin row */
     size_t bn, bcap;
@@ -183,6 +208,14 @@ typedef struct student {
     size_t vcap;
     int32_t *pred;
     size_t pcap;
+    /* ELR (elr > 0): running targets by sample id, [ecap] slots of [classes] */
+    uint64_t *ekey, *eused; /* id and the step that last used each slot */
+    uint8_t *efull;
+    float *et;
+    size_t ecap;
+    /* ... and one step's: targets [tcap, classes], lambda [tcap], probs [tcap, classes], slot [tcap] */
+    float *tt, *tl, *tp;
+    size_t *tslot;
 } student;
 
 static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
@@ -268,6 +301,15 @@ static int build(student *s, uint32_t dim, uint32_t classes)
     }
     if (!resumed && s->cfg.init && s->cfg.init[0] && (rc = warm_start(s)) < 0) return rc;
     if (s->cfg.ema > 0 && (rc = pf_mlp_clone(s->L.model, &s->avg)) < 0) return rc;
+    if (s->cfg.elr > 0) {
+        size_t cap = 16;
+        while (cap < (size_t)s->cfg.elr_rows) cap *= 2;
+        s->ekey = calloc(cap, sizeof *s->ekey), s->eused = calloc(cap, sizeof *s->eused);
+        s->efull = calloc(cap, 1), s->et = calloc(cap * classes, sizeof *s->et);
+        if (!s->ekey || !s->eused || !s->efull || !s->et)
+            return pf_errorf(PF_ENOMEM, "mlp_student: out of memory for %zu ELR targets", cap);
+        s->ecap = cap;
+    }
     return 0;
 }
 
@@ -306,6 +348,7 @@ static int reserve(student *s, size_t need)
     GROW(s->bx, cap * s->dim, "the minibatch buffer");
     GROW(s->bsoft, cap * s->classes, "the minibatch buffer");
     GROW(s->bw, cap, "the minibatch buffer");
+    GROW(s->bid, cap, "the minibatch buffer");
     GROW(s->by, cap, "the minibatch buffer");
     GROW(s->bu, cap, "the minibatch buffer");
     s->bcap = cap;
@@ -364,7 +407,7 @@ static void move_row(student *s, size_t j, size_t i)
     size_t d = s->dim, c = s->classes;
     memcpy(s->bx + j * d, s->bx + i * d, d * sizeof *s->bx);
     memcpy(s->bsoft + j * c, s->bsoft + i * c, c * sizeof *s->bsoft);
-    s->by[j] = s->by[i], s->bw[j] = s->bw[i], s->bu[j] = s->bu[i];
+    s->by[j] = s->by[i], s->bw[j] = s->bw[i], s->bu[j] = s->bu[i], s->bid[j] = s->bid[i];
 }
 
 /* VAT and entmin: copy the unlabeled rows among [0, m) to vx and set *nv
@@ -429,6 +472,63 @@ static int all_finite(const float *v, size_t n)
     return 1;
 }
 
+/* ELR: the slot of sample id in the target table, claimed (t = 0) when it
+ * is not there: the first free one of its 8 probes, else the least recently
+ * used of them. Without deletions, a free probe means the id is absent. */
+static size_t elr_slot(student *s, pf_ctx *ctx, uint64_t id, uint64_t step)
+{
+    uint64_t h = id * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing: ids are often sequential */
+    size_t mask = s->ecap - 1, first = (size_t)(h ^ (h >> 29)) & mask, victim = first;
+    for (size_t k = 0; k < 8; k++) {
+        size_t j = (first + k) & mask;
+        if (!s->efull[j]) {
+            victim = j;
+            break;
+        }
+        if (s->ekey[j] == id) {
+            s->eused[j] = step;
+            return j;
+        }
+        if (s->eused[j] < s->eused[victim]) victim = j;
+    }
+    if (s->efull[victim]) pf_ctx_count(ctx, "elr_evicted", 1);
+    s->efull[victim] = 1, s->ekey[victim] = id, s->eused[victim] = step;
+    memset(s->et + victim * s->classes, 0, s->classes * sizeof *s->et);
+    return victim;
+}
+
+/* ELR terms of a step: pseudo-labeled rows among the first m (the weight > 0
+ * rows, ids in bid) get lambda * w and their running target; every other
+ * row (given labels, the consistency, VAT and entmin rows) none. Returns
+ * the number of rows with a term. */
+static size_t elr_rows(student *s, pf_ctx *ctx, size_t m, size_t rows)
+{
+    size_t c = s->classes, k = 0;
+    uint64_t step = pf_mlp_get_counters(s->L.model).steps;
+    for (size_t i = 0; i < rows; i++) {
+        s->tslot[i] = SIZE_MAX, s->tl[i] = 0.0f;
+        if (i >= m || !s->bu[i] || !(s->bw[i] > 0)) continue;
+        s->tslot[i] = elr_slot(s, ctx, s->bid[i], step);
+        s->tl[i] = (float)s->cfg.elr * s->tw[i];
+        memcpy(s->tt + i * c, s->et + s->tslot[i] * c, c * sizeof *s->tt); /* rows with lambda 0 are not read */
+        k++;
+    }
+    return k;
+}
+
+/* After a step: t <- beta*t + (1 - beta)*p for its ELR rows (the next step
+ * of the same minibatch reads the updated targets). */
+static void elr_update(student *s, size_t m)
+{
+    size_t c = s->classes;
+    for (size_t i = 0; i < m; i++) {
+        if (s->tslot[i] == SIZE_MAX) continue;
+        float *t = s->et + s->tslot[i] * c;
+        pf_loss_elr_target(s->tp + i * c, c, (float)s->cfg.elr_beta, t);
+        memcpy(s->tt + i * c, t, c * sizeof *t);
+    }
+}
+
 /* One training step on rows [0, m) of the buffer. */
 static int train_rows(student *s, pf_ctx *ctx, size_t m)
 {
@@ -445,6 +545,12 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
         GROW(s->tsoft, rows * c, "a training step");
         GROW(s->tw, rows, "a training step");
         GROW(s->ty, rows, "a training step");
+        if (s->ecap) {
+            GROW(s->tt, rows * c, "a training step");
+            GROW(s->tp, rows * c, "a training step");
+            GROW(s->tl, rows, "a training step");
+            GROW(s->tslot, rows, "a training step");
+        }
         s->tcap = rows;
     }
     memcpy(s->tx, s->bx, m * d * sizeof *s->tx);
@@ -475,6 +581,8 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
         if ((rc = pf_optim_set_lr(s->L.opt, (float)(s->cfg.l.lr * f))) < 0) return rc;
     }
     if (nent) memcpy(s->tx + (sup + nvat) * d, s->vx, nv * d * sizeof *s->tx); /* clean rows, every step */
+    pf_mlp_elr elr = {s->tt, s->tl, s->tp}, *elrp = s->ecap ? &elr : NULL;
+    size_t nelr = elrp ? elr_rows(s, ctx, m, rows) : 0;
     for (int64_t k = 0; k < s->cfg.steps; k++) {
         double loss;
         if (nv) { /* fresh p (and r_adv) for every step: both depend on the weights */
@@ -496,13 +604,14 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
                 s->ty[i] = -1, s->tw[i] = (float)(i < sup + nvat ? s->cfg.vat : went);
         }
         rc = pf_learner_train_prefix(&s->L, s->tx, rows, sup, s->ty, s->tsoft, s->tw, (float)s->cfg.temperature,
-                                     &loss);
+                                     elrp, &loss);
         if (rc == PF_ERANGE) { /* non-finite loss: drop the minibatch, keep the model */
             pf_ctx_count(ctx, "dropped_batches", 1);
             PF_WARN("dropped a minibatch: %s", pf_error_last());
             return 0;
         }
         if (rc < 0) return rc;
+        if (elrp) elr_update(s, m);
         if (s->avg) {
             /* Warm-up: m_t = min(ema, (1 + t) / (10 + t)), so early averages are not
              * dominated by the initialization (TensorFlow's num_updates rule). */
@@ -515,6 +624,7 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
     pf_ctx_count(ctx, "trained", (double)m_all);
     if (nvat) pf_ctx_count(ctx, "vat_rows", (double)nvat);
     if (nent) pf_ctx_count(ctx, "entmin_rows", (double)nent);
+    if (nelr) pf_ctx_count(ctx, "elr_rows", (double)nelr);
     if (pf_mlp_get_counters(s->L.model).steps >= s->last_publish_step + (uint64_t)s->cfg.publish_every)
         return publish(s, ctx, 0);
     return 0;
@@ -533,6 +643,7 @@ static int train_buffered(student *s, pf_ctx *ctx, int flush)
             memmove(s->by, s->by + done, mb * sizeof *s->by);
             memmove(s->bw, s->bw + done, mb * sizeof *s->bw);
             memmove(s->bu, s->bu + done, mb * sizeof *s->bu);
+            memmove(s->bid, s->bid + done, mb * sizeof *s->bid);
         }
         rc = train_rows(s, ctx, mb);
         done += mb;
@@ -544,6 +655,7 @@ static int train_buffered(student *s, pf_ctx *ctx, int flush)
         memmove(s->by, s->by + done, left * sizeof *s->by);
         memmove(s->bw, s->bw + done, left * sizeof *s->bw);
         memmove(s->bu, s->bu + done, left * sizeof *s->bu);
+        memmove(s->bid, s->bid + done, left * sizeof *s->bid);
     }
     s->bn = left;
     if (rc == 0 && flush && s->bn) {
@@ -591,6 +703,7 @@ static int student_process(void *state, pf_ctx *ctx, int port, const pf_msg *msg
         /* A soft row is used where the target is -1 (pf_mlp_train_step). */
         s->by[r] = b->n_soft ? -1 : b->targets[i];
         s->bw[r] = b->n_weights ? b->weights[i] : 1.0f;
+        s->bid[r] = b->ids[i];
         s->bu[r] = b->n_labels == n ? b->labels[i] < 0 : (b->n_flags == n && !(b->flags[i] & PF_FLAG_GIVEN));
         float *q = s->bsoft + r * c;
         if (b->n_soft) {
@@ -625,7 +738,9 @@ static void student_stop(void **state, pf_ctx *ctx)
     if (!s) return;
     pf_learner_fini(&s->L);
     pf_mlp_destroy(&s->avg);
-    free(s->bx), free(s->bsoft), free(s->bw), free(s->by), free(s->bu);
+    free(s->bx), free(s->bsoft), free(s->bw), free(s->by), free(s->bu), free(s->bid);
+    free(s->ekey), free(s->eused), free(s->efull), free(s->et);
+    free(s->tt), free(s->tl), free(s->tp), free(s->tslot);
     free(s->vx), free(s->vg);
     free(s->tx), free(s->tsoft), free(s->tw), free(s->ty), free(s->pred);
     free(s);
@@ -640,6 +755,11 @@ static int student_configure(const void *cfgp, const pf_graph *g, const pf_gnode
     if (cfg->temperature != 1.0 && (cfg->vat > 0 || cfg->entmin > 0 || cfg->consistency > 0))
         return pf_errorf(PF_EINVAL, "temperature=%g needs vat=0, entmin=0 and consistency=0 (their targets are "
                                     "probabilities at T=1)", cfg->temperature);
+    if (cfg->elr > 0 && cfg->mixup > 0)
+        return pf_errorf(PF_EINVAL, "elr=%g needs mixup=0 (a mixed row is two samples; ELR follows one by id)",
+                         cfg->elr);
+    if (cfg->elr > 0 && cfg->temperature != 1.0)
+        return pf_errorf(PF_EINVAL, "elr=%g needs temperature=1 (its targets are probabilities at T=1)", cfg->elr);
     if (cfg->init && cfg->init[0]) {
         int rc = pf_kind_check_path(0, node, "init", cfg->init, PF_PATH_FILE);
         if (rc < 0) {

@@ -400,6 +400,57 @@ Test(learning, entropy_minimization_makes_the_student_more_confident)
     cr_assert_gt(ent, plain - 0.10, "entmin cost more than 10 points: %.4f against %.4f", ent, plain);
 }
 
+/* Early-learning regularization (elr=3, the paper's lambda) on every
+ * pseudo-labeled row: the student tracks a running target per sample id
+ * (elr_rows counts the rows with the term, none forgotten in the default
+ * table) and still learns from its pseudo-labels as well as without it. A
+ * table of 16 samples, far fewer than the stream's, forgets the least
+ * recently trained ones (elr_evicted) and the run still completes. */
+Test(learning, early_learning_regularization_tracks_every_pseudo_labeled_sample)
+{
+    const char *filter = "policy=fixmatch, tau=0.9";
+    double plain = run_graph("noelr", 0, MLP_TEACHER, filter);
+    student_extra = ", elr=3";
+    double elr = run_graph("elr", 0, MLP_TEACHER, filter);
+    student_extra = ", elr=3, elr_rows=16";
+    double small = run_graph("elr16", 0, MLP_TEACHER, filter);
+    student_extra = "";
+    cr_log_info("fixmatch: accuracy %.4f; with elr=3 %.4f; elr_rows=16 %.4f", plain, elr, small);
+    char d[600];
+    snprintf(d, sizeof d, "%s/elr", dir);
+    double rows = json_number_in(d, "stats.json", "elr_rows");
+    double trained = json_number_in(d, "stats.json", "trained");
+    cr_assert_gt(rows, 0.3 * trained, "ELR terms on %.0f of %.0f trained rows", rows, trained);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "grep -q '\"elr_evicted\"' '%s/elr/stats.json'", dir);
+    cr_assert_neq(system(cmd), 0, "the default table (131072 samples) forgot some of %d", NTRAIN);
+    snprintf(d, sizeof d, "%s/elr16", dir);
+    cr_assert_gt(json_number_in(d, "stats.json", "elr_evicted"), 100, "a 16-sample table forgot almost nothing");
+    cr_assert_gt(elr, plain - 0.02, "elr=3 cost more than 2 points: %.4f against %.4f", elr, plain);
+    cr_assert_gt(small, plain - 0.05, "elr_rows=16 cost more than 5 points: %.4f against %.4f", small, plain);
+}
+
+/* ELR follows one sample by id and its targets are probabilities at T = 1:
+ * a mixup or distillation-temperature student with it is refused by the
+ * graph check, before any process starts. */
+Test(learning, student_refuses_elr_with_mixup_or_a_temperature)
+{
+    const char *clash[][2] = {{", elr=1, mixup=1", "elr=1 needs mixup=0"},
+                              {", elr=1, temperature=2", "elr=1 needs temperature=1"}};
+    for (int k = 0; k < 2; k++) {
+        char name[32], run[600], cmd[1600];
+        snprintf(name, sizeof name, "elrclash%d", k);
+        snprintf(run, sizeof run, "%s/%s", dir, name);
+        int st = launch(name, 0, clash[k][0], MLP_TEACHER, "policy=fixmatch, tau=0.9", "info");
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: the graph should not check (exit 2), got status %d",
+                  clash[k][0], st);
+        snprintf(cmd, sizeof cmd, "grep -q \"node 'student': .*%s\" '%s.log' && ! grep -q 'running graph' '%s.log'",
+                 clash[k][1], run, run);
+        cr_assert_eq(system(cmd), 0, "%s: the check does not name the clash, or the run started (see %s.log)",
+                     clash[k][0], run);
+    }
+}
+
 /* soft=1, sharpen=0.01: p^100 underflows to 0 in float for every class of
  * the teacher's uniform 1/4 before it has fitted (and for most rows after);
  * the targets sent with every row (rejected ones too) must still be

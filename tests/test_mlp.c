@@ -60,12 +60,18 @@ static void blobs(size_t n, size_t dim, size_t classes, uint64_t seed, float *x,
 
 /* The loss at the current parameters: the whole network's, or with
  * drop > 0 the loss under hidden dropout with the masks of `seed` (re-seeded
- * at every call, so every evaluation draws the same masks). */
+ * at every call, so every evaluation draws the same masks); with elr, the
+ * ELR term included. */
 static double loss_at(pf_mlp *m, const float *x, size_t n, const int32_t *t, const float *soft,
-                      const float *w, float T, float drop, uint64_t seed)
+                      const float *w, float T, float drop, uint64_t seed, const pf_mlp_elr *elr)
 {
     double loss;
     const float *g;
+    if (elr) {
+        cr_assert_eq(pf_mlp_set_hidden_dropout(m, drop, seed), 0);
+        cr_assert_eq(pf_mlp_loss_grad_elr(m, x, n, t, soft, w, T, elr, &loss, &g), 0, "%s", pf_error_last());
+        return loss;
+    }
     if (drop == 0.0f) {
         cr_assert_eq(pf_mlp_loss(m, x, n, t, soft, w, T, &loss), 0, "%s", pf_error_last());
         return loss;
@@ -80,13 +86,13 @@ static double loss_at(pf_mlp *m, const float *x, size_t n, const int32_t *t, con
  * the largest one so rounding noise on near-zero entries does not count.
  * drop > 0: both under hidden dropout with the masks of `seed`. */
 static double grad_check_masked(pf_mlp *m, const float *x, size_t n, const int32_t *t, const float *soft,
-                                const float *w, float T, float drop, uint64_t seed)
+                                const float *w, float T, float drop, uint64_t seed, const pf_mlp_elr *elr)
 {
     size_t P = pf_mlp_nparams(m);
     double loss;
     const float *g;
     if (drop > 0.0f) cr_assert_eq(pf_mlp_set_hidden_dropout(m, drop, seed), 0);
-    cr_assert_eq(pf_mlp_loss_grad(m, x, n, t, soft, w, T, &loss, &g), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_mlp_loss_grad_elr(m, x, n, t, soft, w, T, elr, &loss, &g), 0, "%s", pf_error_last());
     float *ga = malloc(P * sizeof *ga);
     memcpy(ga, g, P * sizeof *ga);
     double gmax = 0.0;
@@ -102,10 +108,10 @@ static double grad_check_masked(pf_mlp *m, const float *x, size_t n, const int32
         double lp, lm;
         p[k] = saved + eps;
         float hp = p[k] - saved; /* the step actually taken in float */
-        lp = loss_at(m, x, n, t, soft, w, T, drop, seed);
+        lp = loss_at(m, x, n, t, soft, w, T, drop, seed, elr);
         p[k] = saved - eps;
         float hm = saved - p[k];
-        lm = loss_at(m, x, n, t, soft, w, T, drop, seed);
+        lm = loss_at(m, x, n, t, soft, w, T, drop, seed, elr);
         p[k] = saved;
         double num = (lp - lm) / ((double)hp + (double)hm);
         double err = fabs(num - ga[k]) / fmax(fmax(fabs(num), fabs(ga[k])), 0.01 * gmax);
@@ -120,7 +126,7 @@ static double grad_check_masked(pf_mlp *m, const float *x, size_t n, const int32
 static double grad_check(pf_mlp *m, const float *x, size_t n, const int32_t *t, const float *soft,
                          const float *w, float T)
 {
-    return grad_check_masked(m, x, n, t, soft, w, T, 0.0f, 0);
+    return grad_check_masked(m, x, n, t, soft, w, T, 0.0f, 0, NULL);
 }
 
 /* The tiny net of the gradient checks: 4 inputs, two hidden ReLU layers. */
@@ -249,12 +255,12 @@ Test(mlp, hidden_dropout_gradient_matches_finite_differences_under_the_same_mask
     for (int i = 0; i < 16; i++) y[i] = i % 3;
     /* The masks are applied (the loss is not the whole network's) and are a
      * function of the seed. */
-    double full = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.0f, 0);
-    double loss = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9);
+    double full = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.0f, 0, NULL);
+    double loss = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL);
     cr_assert_gt(fabs(loss - full), 1e-4, "dropout loss %g equals the full loss %g", loss, full);
-    cr_assert_eq(loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9), loss);
+    cr_assert_eq(loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL), loss);
 
-    double err = grad_check_masked(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9);
+    double err = grad_check_masked(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL);
     cr_assert_lt(err, 1e-2, "relative error %g", err);
     free(x);
     pf_mlp_destroy(&m);
@@ -338,6 +344,74 @@ Test(mlp, sharpened_target_is_p_to_the_one_over_t_renormalized)
     cr_assert_float_eq(dz[0], 0.5f - q[0], 1e-6);
     cr_assert_lt(dz[0], 0.0f, "the top class's logit must go up");
     cr_assert_gt(dz[2], 0.0f, "the bottom class's logit must go down");
+}
+
+Test(mlp, elr_term_and_gradient_match_hand_computed_values)
+{
+    /* z = 0: p = (1/3, 1/3, 1/3); t = (0.5, 0.5, 0): <p, t> = 1/3, R = log(2/3).
+     * g = -t / (2/3) = (-0.75, -0.75, 0), sum_k s_k g_k = -0.5, so
+     * dz = (1/3)(g + 0.5) = (-1/12, -1/12, 1/6): the logits of t's classes go up. */
+    float z[6] = {0, 0, 0, 1, 2, 3}, t[6] = {0.5f, 0.5f, 0, NAN, NAN, NAN}, lam[2] = {1.0f, 0.0f};
+    float dz[6] = {0.25f, 0, 0, 0, 0, 0}; /* added to, not overwritten */
+    double loss = 1.0;
+    cr_assert_eq(pf_loss_elr_add(z, 2, 3, t, lam, dz, &loss), 0, "%s", pf_error_last());
+    cr_assert_float_eq(loss, 1.0 + log(2.0 / 3.0) / 2.0, 1e-6, "the mean over both rows, added");
+    cr_assert_float_eq(dz[0], 0.25f - 1.0f / 24, 1e-6);
+    cr_assert_float_eq(dz[1], -1.0f / 24, 1e-6);
+    cr_assert_float_eq(dz[2], 1.0f / 12, 1e-6);
+    for (int k = 3; k < 6; k++) cr_assert_eq(dz[k], 0.0f, "a row with lambda 0 has no term (its NaN t is not read)");
+    /* a clamped class (p < 1e-4) gets no pull from its target mass */
+    float zc[3] = {0, 0, -20}, tc[3] = {0, 0, 1}, dzc[3] = {0};
+    double lc = 0;
+    cr_assert_eq(pf_loss_elr_add(zc, 1, 3, tc, lam, dzc, &lc), 0);
+    cr_assert_float_eq(lc, log(1.0 - 1e-4), 1e-6, "<p, t> uses the clamped p");
+    cr_assert_eq(dzc[0], 0.0f);
+    cr_assert_eq(dzc[2], 0.0f);
+    /* bad inputs */
+    float bad_lam[1] = {-1.0f}, big_t[3] = {0.7f, 0.7f, 0};
+    cr_assert_eq(pf_loss_elr_add(z, 1, 3, t, bad_lam, NULL, &loss), PF_EINVAL);
+    cr_assert_eq(pf_loss_elr_add(z, 1, 3, big_t, lam, NULL, &loss), PF_EINVAL);
+}
+
+Test(mlp, elr_target_is_a_running_mean_of_clamped_renormalized_predictions)
+{
+    /* t = 0.7 t + 0.3 p: from 0, then again with the same p */
+    float p[3] = {0.6f, 0.4f, 0.0f}, t[3] = {0, 0, 0};
+    float pc[3], sum = 0.6f + 0.4f + 1e-4f;
+    for (int c = 0; c < 3; c++) pc[c] = fmaxf(p[c], 1e-4f) / sum;
+    pf_loss_elr_target(p, 3, 0.7f, t);
+    for (int c = 0; c < 3; c++) cr_assert_float_eq(t[c], 0.3f * pc[c], 1e-6);
+    pf_loss_elr_target(p, 3, 0.7f, t);
+    for (int c = 0; c < 3; c++) cr_assert_float_eq(t[c], 0.51f * pc[c], 1e-6);
+    cr_assert_float_eq(t[0] + t[1] + t[2], 0.51f, 1e-6, "a sum below 1 until the history fills");
+}
+
+Test(mlp, elr_gradient_matches_finite_differences)
+{
+    /* hard and soft targets with weights, the ELR term on some rows with
+     * targets away from the clamp; its probs_out is the step's softmax */
+    pf_mlp *m = gradcheck_mlp(tiny, 4, 21);
+    float *x = normal_matrix(6, 4, 22);
+    int32_t y[6] = {0, 1, -1, 2, 1, 0};
+    float q[6 * 3] = {0, 0, 0, 0, 0, 0, 0.2f, 0.5f, 0.3f, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    float w[6] = {1.0f, 0.5f, 1.0f, 2.0f, 1.0f, 0.0f};
+    float t[6 * 3] = {0.6f, 0.3f, 0.1f, 0.1f, 0.1f, 0.7f, 0.3f, 0.3f, 0.3f,
+                      0, 0, 0, 0.2f, 0.5f, 0.2f, 0.1f, 0.1f, 0.1f};
+    float lam[6] = {3.0f, 1.5f, 0.5f, 0.0f, 2.0f, 1.0f}, probs[6 * 3];
+    pf_mlp_elr elr = {t, lam, NULL};
+    double err = grad_check_masked(m, x, 6, y, q, w, 1.0f, 0.0f, 0, &elr);
+    cr_assert_lt(err, 1e-2, "relative error %g", err);
+    double with, without;
+    const float *g;
+    elr.probs_out = probs;
+    cr_assert_eq(pf_mlp_loss_grad_elr(m, x, 6, y, q, w, 1.0f, &elr, &with, &g), 0);
+    cr_assert_eq(pf_mlp_loss_grad(m, x, 6, y, q, w, 1.0f, &without, &g), 0);
+    cr_assert_lt(with, without - 0.1, "log(1 - <p, t>) < 0 adds a negative term");
+    float expect[6 * 3];
+    cr_assert_eq(pf_mlp_predict_proba(m, x, 6, 1.0f, expect), 0);
+    for (int k = 0; k < 18; k++) cr_assert_float_eq(probs[k], expect[k], 1e-6);
+    free(x);
+    pf_mlp_destroy(&m);
 }
 
 Test(mlp, sgd_weight_decay_step_follows_the_l2_gradient)
