@@ -216,6 +216,20 @@ static double ratio(uint64_t a, uint64_t b)
     return b ? (double)a / (double)b : 0.0;
 }
 
+/* The mean confidence and ECE of a tally as JSON numbers, or null when no
+ * scored pseudo-label came with a distribution (none accepted yet, or a
+ * filter that sends no probs): 0 would read as a teacher sure of nothing. */
+static void reliability_json(const pf_reliability *r, char conf[32], char ece[32])
+{
+    if (!r->n) {
+        snprintf(conf, 32, "null");
+        snprintf(ece, 32, "null");
+        return;
+    }
+    snprintf(conf, 32, "%.6f", pf_reliability_confidence(r));
+    snprintf(ece, 32, "%.6f", pf_reliability_ece(r));
+}
+
 /* Slide the window of decisions: the newest in, the oldest out when full. */
 static void recent_decision(evaluator *e, int accepted)
 {
@@ -316,6 +330,9 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
     if ((rc = settle_pending(e)) < 0) return rc;
 
     pf_mlp_counters k = pf_mlp_get_counters(m);
+    char conf[32], ece[32], r_conf[32], r_ece[32];
+    reliability_json(&e->rel, conf, ece);
+    reliability_json(&e->recent_rel, r_conf, r_ece);
     char *p = e->last_line, *end = e->last_line + sizeof e->last_line;
     p += snprintf(p, (size_t)(end - p),
                   "{\"eval\": %llu, \"final\": %s, \"version\": %llu, \"steps\": %llu, \"samples_seen\": %llu, "
@@ -331,16 +348,15 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
         p += snprintf(p, (size_t)(end - p),
                       "], \"conformal\": {\"alpha\": %.4f, \"qhat\": %.6f, \"coverage\": %.6f, \"set_size\": %.4f}, "
                       "\"pseudo\": {\"decided\": %llu, \"accepted\": %llu, \"coverage\": %.6f, \"known\": %llu, "
-                      "\"precision\": %.6f, \"confidence\": %.6f, \"ece\": %.6f, \"recent\": {\"decided\": %llu, "
+                      "\"precision\": %.6f, \"confidence\": %s, \"ece\": %s, \"recent\": {\"decided\": %llu, "
                       "\"accepted\": %llu, \"coverage\": %.6f, \"known\": %llu, \"precision\": %.6f, "
-                      "\"confidence\": %.6f, \"ece\": %.6f}}, \"prequential\": {\"seen\": %llu, \"accuracy\": %.6f}}",
+                      "\"confidence\": %s, \"ece\": %s}}, \"prequential\": {\"seen\": %llu, \"accuracy\": %.6f}}",
                       e->cfg.alpha, qhat, coverage, set_size, (unsigned long long)e->decided,
                       (unsigned long long)e->accepted, ratio(e->accepted, e->decided), (unsigned long long)e->known,
-                      ratio(e->correct, e->known), pf_reliability_confidence(&e->rel), pf_reliability_ece(&e->rel),
+                      ratio(e->correct, e->known), conf, ece,
                       (unsigned long long)e->dec_len, (unsigned long long)e->dec_accepted,
                       ratio(e->dec_accepted, e->dec_len), (unsigned long long)e->score_len,
-                      ratio(e->score_correct, e->score_len), pf_reliability_confidence(&e->recent_rel),
-                      pf_reliability_ece(&e->recent_rel),
+                      ratio(e->score_correct, e->score_len), r_conf, r_ece,
                       (unsigned long long)k.preq_seen,
                       k.preq_seen ? (double)k.preq_correct / (double)k.preq_seen : 0.0);
     fprintf(e->jsonl, "%s\n", e->last_line);

@@ -210,6 +210,12 @@ Test(learning, pseudo_labels_beat_the_labeled_only_baseline_on_blobs)
         pseudo += p / 2, base += q / 2;
     }
     cr_expect_gt(base, 0.30, "the labeled-only student learned nothing: %.4f", base);
+    char cmd[1400]; /* nothing accepted: no mean confidence or ECE to report */
+    snprintf(cmd, sizeof cmd, "grep -q '\"accepted\": 0, .*\"confidence\": null, \"ece\": null, ' '%s/none0/summary.json'",
+             dir);
+    cr_expect_eq(system(cmd), 0, "a labeled-only run's pseudo confidence and ECE are not null");
+    snprintf(cmd, sizeof cmd, "grep -q '\"confidence\": 0\\.[0-9]*, \"ece\": 0\\.' '%s/fm0/summary.json'", dir);
+    cr_expect_eq(system(cmd), 0, "a fixmatch run's pseudo confidence and ECE are not numbers");
     cr_assert_gt(pseudo, base + 0.03, "pseudo-labeling %.4f does not beat labeled-only %.4f by 3 points", pseudo,
                  base);
 }
@@ -503,7 +509,16 @@ typedef struct pseudo_line {
 
 static int parse_pseudo(const char *line, pseudo_line *p)
 {
-    const char *at = strstr(line, "\"pseudo\": {");
+    /* confidence and ece are null until a scored pseudo-label has a
+     * distribution: read them as -1 */
+    static char buf[20000];
+    size_t n = 0;
+    for (const char *q = line; *q && n + 3 < sizeof buf; q++) {
+        if (strncmp(q, "null", 4) == 0) buf[n++] = '-', buf[n++] = '1', q += 3;
+        else buf[n++] = *q;
+    }
+    buf[n] = 0;
+    const char *at = strstr(buf, "\"pseudo\": {");
     return at ? sscanf(at,
                        "\"pseudo\": {\"decided\": %llu, \"accepted\": %llu, \"coverage\": %lf, \"known\": %llu, "
                        "\"precision\": %lf, \"confidence\": %lf, \"ece\": %lf, \"recent\": {\"decided\": %llu, "
