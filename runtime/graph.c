@@ -704,8 +704,9 @@ static int address_is_local(const struct sockaddr *a, socklen_t len)
     return ok;
 }
 
-int pf_graph_host_is_here(const char *h)
+static int host_locate(const char *h, int *gai_err)
 {
+    *gai_err = 0;
     if (!strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1")) return 1;
     char me[256];
     if (gethostname(me, sizeof me) == 0) {
@@ -715,12 +716,46 @@ int pf_graph_host_is_here(const char *h)
     }
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_socktype = SOCK_DGRAM;
-    if (getaddrinfo(h, NULL, &hints, &ai) != 0) return 0;
+    if ((*gai_err = getaddrinfo(h, NULL, &hints, &ai)) != 0) return 0;
     int here = 0;
     for (const struct addrinfo *p = ai; p && !here; p = p->ai_next)
         here = (p->ai_family == AF_INET || p->ai_family == AF_INET6) && address_is_local(p->ai_addr, p->ai_addrlen);
     freeaddrinfo(ai);
     return here;
+}
+
+/* Answers remembered per process (a graph names a handful of hosts; the
+ * check, the placement and the warnings all ask, and an unresolvable name
+ * can take seconds each time). Longer names, or more than HOST_CACHE of
+ * them, are simply asked again. */
+#define HOST_CACHE 32
+static struct {
+    char name[256];
+    int here, gai_err;
+} host_cache[HOST_CACHE];
+static size_t host_cached;
+
+int pf_graph_host_lookup(const char *h, int *gai_err)
+{
+    int err_local;
+    if (!gai_err) gai_err = &err_local;
+    for (size_t i = 0; i < host_cached; i++)
+        if (!strcmp(host_cache[i].name, h)) {
+            *gai_err = host_cache[i].gai_err;
+            return host_cache[i].here;
+        }
+    int here = host_locate(h, gai_err);
+    if (host_cached < HOST_CACHE && strlen(h) < sizeof host_cache[0].name) {
+        snprintf(host_cache[host_cached].name, sizeof host_cache[0].name, "%s", h);
+        host_cache[host_cached].here = here, host_cache[host_cached].gai_err = *gai_err;
+        host_cached++;
+    }
+    return here;
+}
+
+int pf_graph_host_is_here(const char *h)
+{
+    return pf_graph_host_lookup(h, NULL);
 }
 
 int pf_graph_node_placed_here(const pf_gnode *n, const char *want)

@@ -130,8 +130,13 @@ int pf_graph_resolve_instance(const pf_graph *g, const char *spec, size_t *node,
 /* Is host name or address h this machine: localhost, a 127.* or ::1
  * address, this machine's hostname or its first label, or a name that
  * resolves to an address of one of this machine's interfaces? (May block on
- * name resolution.) */
+ * name resolution, once per name and process: the answer is remembered.) */
 int pf_graph_host_is_here(const char *h);
+
+/* pf_graph_host_is_here, and *gai_err (may be NULL) the getaddrinfo error
+ * when h had to be resolved and did not (0 otherwise): a host that is not
+ * here may also be one nobody can reach. */
+int pf_graph_host_lookup(const char *h, int *gai_err);
 
 /* Is node n placed on this machine? With want = NULL: it has no host=, or
  * its host= is this machine (pf_graph_host_is_here); with want = H (as in

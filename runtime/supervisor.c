@@ -176,14 +176,11 @@ static int place_instances(sup *s)
         s->kids[i].remote = !pf_graph_node_placed_here(n, s->o->host);
         here += !s->kids[i].remote;
         if (!s->kids[i].remote || s->kids[i].instance != 0) continue;
-        if (n->host && n->host[0]) {
-            struct addrinfo *ai = NULL;
-            int e = getaddrinfo(n->host, NULL, NULL, &ai);
-            if (e != 0)
-                PF_WARN("node %s is placed on host '%s', which does not resolve here (%s): nodes here that read "
-                        "from it will wait", n->name, n->host, gai_strerror(e));
-            if (ai) freeaddrinfo(ai);
-        }
+        int e = 0;
+        if (n->host && n->host[0]) pf_graph_host_lookup(n->host, &e); /* remembered from the placement */
+        if (e != 0)
+            PF_WARN("node %s is placed on host '%s', which does not resolve here (%s): nodes here that read "
+                    "from it will wait", n->name, n->host, gai_strerror(e));
         PF_INFO("node %s runs on %s, not here", n->name, n->host && n->host[0] ? n->host : "the main machine");
     }
     if (here > 0) return 0;

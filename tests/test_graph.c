@@ -864,3 +864,22 @@ Test(graph, a_pubsub_output_cannot_feed_a_data_input)
              model);
     assert_diag(diag_with("both ends"), 4, NULL, NULL, msg);
 }
+
+/* Where a host= is: this machine by name or loopback address, or not, with
+ * the resolver's error for a name that does not resolve; asked again, the
+ * remembered answer is the same. */
+Test(graph, a_host_is_here_elsewhere_or_unresolvable)
+{
+    int err = -1;
+    cr_assert_eq(pf_graph_host_lookup("localhost", &err), 1);
+    cr_assert_eq(err, 0);
+    cr_assert_eq(pf_graph_host_lookup("127.0.0.1", &err), 1);
+    cr_assert_eq(err, 0);
+    for (int k = 0; k < 2; k++) {
+        err = 0;
+        cr_assert_eq(pf_graph_host_lookup("far.invalid", &err), 0, "lookup %d", k);
+        cr_assert_neq(err, 0, "lookup %d: an .invalid name resolved", k);
+    }
+    cr_assert_eq(pf_graph_host_is_here("far.invalid"), 0);
+    cr_assert_eq(pf_graph_host_lookup("far.invalid", NULL), 0, "gai_err may be NULL");
+}
