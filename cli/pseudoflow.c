@@ -147,7 +147,10 @@ static const char node_help[] =
     "  --supervised        report stats to `pseudoflow run` (set by the supervisor)\n"
     "  --ended LIST        flat instance numbers that already finished (set by the supervisor)\n"
     "  --restarts K        this is the K-th restart of the instance (set by the supervisor;\n"
-    "                      selects PF_FAULT fault-injection rules, see runtime/inject.h)\n";
+    "                      selects PF_FAULT fault-injection rules, see runtime/inject.h). With\n"
+    "                      K > 0 the instance takes in its record of the end-of-stream it had\n"
+    "                      received and had answered (<run-dir>/NAME#I.ended), so it does not\n"
+    "                      wait for peers that have ended; K = 0 starts a new record\n";
 
 static int cmd_node(int argc, char **argv)
 {

@@ -53,6 +53,7 @@ typedef struct target {
     char (*ids)[ROUTING_ID_MAX]; /* routing ids of its instances */
     int rr;
     uint8_t *acked; /* [ninst]: answered our end-of-stream */
+    uint8_t *done;  /* [ninst]: answered an earlier incarnation's (pf_outport_restore_answer): may be gone */
     qmsg *head, *tail;
     size_t qlen;
     uint64_t *sent_batches, *sent_samples; /* per instance */
@@ -141,7 +142,8 @@ int pf_outport_open(void *zctx, const pf_graph *g, const char *run_dir, size_t n
         t->sent_batches = calloc((size_t)t->ninst, sizeof *t->sent_batches);
         t->sent_samples = calloc((size_t)t->ninst, sizeof *t->sent_samples);
         t->acked = calloc((size_t)t->ninst, 1);
-        if (!t->ids || !t->sent_batches || !t->sent_samples || !t->acked) {
+        t->done = calloc((size_t)t->ninst, 1);
+        if (!t->ids || !t->sent_batches || !t->sent_samples || !t->acked || !t->done) {
             rc = pf_errorf(PF_ENOMEM, "out of memory");
             goto fail;
         }
@@ -189,6 +191,7 @@ void pf_outport_close(pf_outport **opp)
         }
         free(tg->ids);
         free(tg->acked);
+        free(tg->done);
         free(tg->sent_batches);
         free(tg->sent_samples);
     }
@@ -281,15 +284,21 @@ static int try_send(pf_outport *op, target *t, const qmsg *m)
     return 0;
 }
 
+/* Instance i of t has finished (ended [ninstances], may be NULL), or
+ * answered an earlier incarnation's end-of-stream and may have exited. */
+static int finished(const target *t, int i, const uint8_t *ended)
+{
+    return t->done[i] || (ended && ended[t->first + (size_t)i]);
+}
+
 /* Nobody can ever read m: every instance it may go to has finished. Dropping
  * it keeps a finished peer, which ROUTER_MANDATORY reports as unreachable
  * forever, from holding the sender in its end phase. */
 static int dest_ended(const target *t, const qmsg *m, const uint8_t *ended)
 {
-    if (!ended) return 0;
-    if (m->to >= 0) return ended[t->first + (size_t)m->to];
+    if (m->to >= 0) return finished(t, m->to, ended);
     for (int i = 0; i < t->ninst; i++)
-        if (!ended[t->first + (size_t)i]) return 0;
+        if (!finished(t, i, ended)) return 0;
     return 1;
 }
 
@@ -331,8 +340,8 @@ int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended)
             int queued = 0;
             for (qmsg *m = tg->head; m; m = m->next)
                 if (!m->is_batch && m->to == i) queued = 1;
-            if (queued) continue;
-            if (resend && (tg->acked[i] || (ended && ended[tg->first + (size_t)i]))) continue;
+            if (queued || tg->done[i]) continue;
+            if (resend && (tg->acked[i] || finished(tg, i, ended))) continue;
             e.batches = tg->sent_batches[i];
             e.samples = tg->sent_samples[i];
             pf_buf *b = encode(PF_MSG_EOS, &e);
@@ -373,9 +382,10 @@ static int find_peer(pf_outport *op, const void *id, size_t len, target **t, int
     return 0;
 }
 
-void pf_outport_read_acks(pf_outport *op)
+size_t pf_outport_read_acks(pf_outport *op, uint32_t *newly, size_t cap)
 {
-    if (op->mode != PF_DATA) return;
+    size_t nnew = 0;
+    if (op->mode != PF_DATA) return 0;
     for (;;) {
         zmq_msg_t f[3];
         int n = 0, more = 1;
@@ -385,7 +395,7 @@ void pf_outport_read_acks(pf_outport *op)
             if (zmq_msg_recv(&m, op->sock, n ? 0 : ZMQ_DONTWAIT) < 0) {
                 zmq_msg_close(&m);
                 for (int k = 0; k < n; k++) zmq_msg_close(&f[k]);
-                return; /* nothing waiting (EAGAIN) or the context is ending */
+                return nnew; /* nothing waiting (EAGAIN) or the context is ending */
             }
             more = zmq_msg_more(&m);
             if (n < 3)
@@ -399,8 +409,10 @@ void pf_outport_read_acks(pf_outport *op)
         /* Anything but [routing id][header of an end-of-stream][payload] from a
          * peer this port feeds is ignored: nothing else travels upstream. */
         if (n == 3 && pf_wire_header_decode(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), &h) == 0 &&
-            h.type == PF_MSG_EOS && find_peer(op, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &t, &i))
+            h.type == PF_MSG_EOS && find_peer(op, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &t, &i)) {
+            if (!t->acked[i] && nnew < cap) newly[nnew++] = (uint32_t)(t->first + (size_t)i);
             t->acked[i] = 1;
+        }
         for (int k = 0; k < n; k++) zmq_msg_close(&f[k]);
     }
 }
@@ -411,7 +423,20 @@ int pf_outport_eos_answered(const pf_outport *op, const uint8_t *ended)
     for (size_t k = 0; k < op->ntargets; k++) {
         const target *t = &op->targets[k];
         for (int i = 0; i < t->ninst; i++)
-            if (!t->acked[i] && !(ended && ended[t->first + (size_t)i])) return 0;
+            if (!t->acked[i] && !finished(t, i, ended)) return 0;
     }
     return 1;
+}
+
+int pf_outport_restore_answer(pf_outport *op, size_t flat)
+{
+    if (op->mode != PF_DATA) return 0;
+    for (size_t k = 0; k < op->ntargets; k++) {
+        target *t = &op->targets[k];
+        if (flat >= t->first && flat < t->first + (size_t)t->ninst) {
+            t->done[flat - t->first] = 1;
+            return 0;
+        }
+    }
+    return pf_errorf(PF_ENOTFOUND, "instance %zu is not fed by this output", flat);
 }

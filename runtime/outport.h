@@ -73,12 +73,22 @@ int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended);
 void *pf_outport_socket(const pf_outport *op);
 
 /* Read every answer waiting (non-blocking); anything else that arrives is
- * dropped. No-op for pubsub. */
-void pf_outport_read_acks(pf_outport *op);
+ * dropped. The flat numbers of the instances that answered for the first
+ * time go to newly[] (at most cap of them; their count is returned). No-op
+ * for pubsub (returns 0). */
+size_t pf_outport_read_acks(pf_outport *op, uint32_t *newly, size_t cap);
 
 /* 1 when every downstream instance has answered our end-of-stream or has
  * finished (ended [ninstances], may be NULL): nothing we sent can still be
  * lost by exiting. Always 1 for pubsub, which promises nothing. */
 int pf_outport_eos_answered(const pf_outport *op, const uint8_t *ended);
+
+/* A restarted sender: instance `flat` answered an earlier incarnation's
+ * end-of-stream, so it has everything this port will ever send it and may
+ * have exited. From now on it counts as finished for this port alone: no
+ * end-of-stream is queued for it, messages only it could take are dropped,
+ * and no answer is awaited. Returns 0 (also for pubsub, a no-op), or
+ * PF_ENOTFOUND when this port does not feed that instance. */
+int pf_outport_restore_answer(pf_outport *op, size_t flat);
 
 #endif

@@ -32,6 +32,10 @@
 #include <zmq.h>
 
 #include "runtime/clock.h"
+#include "runtime/endpoint.h"
+#include "runtime/error.h"
+#include "runtime/graph.h"
+#include "runtime/outport.h"
 #include "tests/e2e.h"
 #include "runtime/wire.h"
 
@@ -584,6 +588,98 @@ Test(runtime, crashed_and_killed_stages_are_restarted_and_every_id_is_decided_in
     assert_ids(seen, 3000, 1); /* the store keeps one record per id */
     cr_assert_eq(processes_in_run_dir(), 0);
     free(log);
+}
+
+/* Two machines, played by two supervisors on loopback names: the source
+ * runs "on" 127.0.0.1, everything else "on" localhost. The sampler fails
+ * once in its replay passes, after the source's end-of-stream, which it had
+ * answered: the source will not send it again (it waits only for the
+ * sampler's acks to end), and the supervisor that restarts the sampler does
+ * not know the source. The restarted sampler reads its own record
+ * (sampler#0.ended) instead of waiting forever, and both machines' runs
+ * complete with every id decided. */
+Test(runtime, a_node_restarted_after_its_upstream_on_another_machine_ended_completes)
+{
+    fresh_dir("two_hosts");
+    char text[1024];
+    snprintf(text, sizeof text,
+             "digraph split {\n"
+             "  graph [classes=4, seed=3, dim=8, batch=32, base_port=%d];\n"
+             "  src     [kind=synth_source, n=2000, dim=8, labeled=200, host=\"127.0.0.1\"];\n"
+             "  sampler [kind=sampler, unlabeled_ratio=0, epochs=4, host=\"localhost\"];\n"
+             "  teacher [kind=mlp_teacher, hidden=\"\", warmup_epochs=2, host=\"localhost\"];\n"
+             "  filter  [kind=filter, tau=0.5, host=\"localhost\"];\n"
+             "  src -> sampler -> teacher -> filter;\n"
+             "  sampler -> src     [port=acks];\n"
+             "  filter  -> sampler [port=labels];\n"
+             "}\n",
+             10000 + (int)(getpid() % 100) * 100);
+    write_file("g.dot", text);
+    char graph[512], a_dir[400], b_dir[400];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    snprintf(a_dir, sizeof a_dir, "%s/a", dir);
+    snprintf(b_dir, sizeof b_dir, "%s/b", dir);
+    /* The sampler's first pass is at most 63 input and 63 decision batches:
+     * failing after 150 is in a replay pass, after the source's end. */
+    const char *b_args[] = {"run", graph, "--run-dir", b_dir, "--no-progress", "--host", "localhost", NULL};
+    const char *a_args[] = {"run", graph, "--run-dir", a_dir, "--no-progress", "--host", "127.0.0.1", NULL};
+    pid_t b = start("b.log", "sampler#0:exit_after=150", b_args);
+    pid_t a = start("a.log", NULL, a_args);
+    cr_assert_eq(wait_exit(a), 0, "the source's machine failed");
+    int rc = wait_exit(b);
+    char path[512];
+    snprintf(path, sizeof path, "%s/b.log", dir);
+    char *log = pf_e2e_slurp(path);
+    cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "node sampler#0 exited with status 1; restart 1"), "the sampler did not fail; log:\n%s", log);
+    cr_assert(strstr(log, "before this restart: 1 end-of-stream received"), "log:\n%s", log);
+    free(log);
+    snprintf(path, sizeof path, "%s/a.log", dir);
+    log = pf_e2e_slurp(path);
+    cr_assert(strstr(log, "run finished"), "log:\n%s", log);
+    free(log);
+    snprintf(rdir, sizeof rdir, "%s/b", dir); /* the store is the sampler's, on its machine */
+    static unsigned seen[2001];
+    cr_assert_eq(read_store_decided(seen, 2000), 2000);
+    assert_ids(seen, 2000, 1);
+}
+
+/* A restarted sender's output, told that a receiver answered an earlier
+ * incarnation's end-of-stream (pf_outport_restore_answer): that receiver
+ * may have exited, so a message only it could take is dropped instead of
+ * waiting forever, no end-of-stream is queued for it, and no answer awaited. */
+Test(runtime, an_output_restored_with_an_answer_no_longer_waits_for_that_receiver)
+{
+    fresh_dir("restore");
+    static const char text[] = "digraph r {\n  graph [classes=4, dim=4];\n  src [kind=synth_source, dim=4];\n"
+                               "  sink [kind=file_sink];\n  src -> sink;\n}\n";
+    pf_graph *g = NULL;
+    cr_assert_eq(pf_graph_parse("r.dot", text, sizeof text - 1, &g, NULL), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_endpoint_prepare(dir), 0, "%s", pf_error_last());
+    void *z = zmq_ctx_new();
+    pf_outport *op = NULL;
+    size_t src = (size_t)pf_graph_find(g, "src"), sink = (size_t)pf_graph_find(g, "sink");
+    cr_assert_eq(pf_outport_open(z, g, dir, src, 0, 0, NULL, &op), 0, "%s", pf_error_last());
+    cr_assert_not_null(op);
+    uint64_t ids[2] = {1, 2};
+    float x[8] = {0};
+    Pf__Batch b = PF__BATCH__INIT;
+    b.n_ids = 2, b.ids = ids, b.n_x = 8, b.x = x, b.dim = 4;
+    cr_assert_eq(pf_outport_emit(op, PF_MSG_BATCH, &b, -1), 0);
+    pf_outport_flush(op, NULL);
+    cr_assert_eq(pf_outport_queued(op), 1, "nobody reads the sink's end: the batch waits");
+    cr_assert_eq(pf_outport_eos_answered(op, NULL), 0);
+    size_t flat = g->nodes[sink].first_instance;
+    cr_assert_eq(pf_outport_restore_answer(op, g->nodes[src].first_instance), PF_ENOTFOUND, "src is not fed");
+    cr_assert_eq(pf_outport_restore_answer(op, flat), 0);
+    pf_outport_flush(op, NULL);
+    cr_assert_eq(pf_outport_queued(op), 0, "a message only the answered receiver could take is dropped");
+    cr_assert_eq(pf_outport_eos(op, 0, NULL), 0);
+    cr_assert_eq(pf_outport_queued(op), 0, "no end-of-stream is queued for it");
+    cr_assert_eq(pf_outport_eos_answered(op, NULL), 1, "its answer is not awaited again");
+    pf_outport_close(&op);
+    zmq_ctx_term(z);
+    pf_graph_destroy(&g);
 }
 
 Test(runtime, a_node_that_keeps_crashing_fails_the_run_with_a_message_naming_it)
