@@ -213,6 +213,7 @@ typedef struct student {
     uint8_t *efull;
     float *et;
     size_t ecap;
+    unsigned ebits; /* ecap = 2^ebits */
     /* ... and one step's: targets [tcap, classes], lambda [tcap], probs [tcap, classes], slot [tcap] */
     float *tt, *tl, *tp;
     size_t *tslot;
@@ -303,7 +304,8 @@ static int build(student *s, uint32_t dim, uint32_t classes)
     if (s->cfg.ema > 0 && (rc = pf_mlp_clone(s->L.model, &s->avg)) < 0) return rc;
     if (s->cfg.elr > 0) {
         size_t cap = 16;
-        while (cap < (size_t)s->cfg.elr_rows) cap *= 2;
+        s->ebits = 4;
+        while (cap < (size_t)s->cfg.elr_rows) cap *= 2, s->ebits++;
         s->ekey = calloc(cap, sizeof *s->ekey), s->eused = calloc(cap, sizeof *s->eused);
         s->efull = calloc(cap, 1), s->et = calloc(cap * classes, sizeof *s->et);
         if (!s->ekey || !s->eused || !s->efull || !s->et)
@@ -477,8 +479,9 @@ static int all_finite(const float *v, size_t n)
  * used of them. Without deletions, a free probe means the id is absent. */
 static size_t elr_slot(student *s, pf_ctx *ctx, uint64_t id, uint64_t step)
 {
-    uint64_t h = id * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing: ids are often sequential */
-    size_t mask = s->ecap - 1, first = (size_t)(h ^ (h >> 29)) & mask, victim = first;
+    /* Fibonacci hashing (the product's top bits): sequential ids, the usual
+     * kind, land about 0.618 * ecap apart, so they never cluster */
+    size_t mask = s->ecap - 1, first = (size_t)((id * 0x9E3779B97F4A7C15ull) >> (64 - s->ebits)), victim = first;
     for (size_t k = 0; k < 8; k++) {
         size_t j = (first + k) & mask;
         if (!s->efull[j]) {
