@@ -151,10 +151,10 @@ static int launch(const char *name, int seed, const char *extra, const char *tea
     return system(cmd);
 }
 
-/* Run a graph (student_extra appended to the student); returns summary.json's accuracy. */
-static double run_graph(const char *name, int seed, const char *teacher, const char *filter)
+/* Run a graph (`extra` appended to the student); returns summary.json's accuracy. */
+static double run_student(const char *name, int seed, const char *extra, const char *teacher, const char *filter)
 {
-    int st = launch(name, seed, student_extra, teacher, filter, "warn");
+    int st = launch(name, seed, extra, teacher, filter, "warn");
     cr_assert_eq(st, 0, "the run of %s/%s.dot failed (status %d); see %s/%s.log", dir, name, st, dir, name);
     char summary[700];
     snprintf(summary, sizeof summary, "%s/%s/summary.json", dir, name);
@@ -167,6 +167,12 @@ static double run_graph(const char *name, int seed, const char *teacher, const c
     const char *a = strstr(buf, "\"accuracy\": ");
     cr_assert_not_null(a, "no accuracy in %s", summary);
     return atof(a + strlen("\"accuracy\": "));
+}
+
+/* run_student with student_extra. */
+static double run_graph(const char *name, int seed, const char *teacher, const char *filter)
+{
+    return run_student(name, seed, student_extra, teacher, filter);
 }
 
 /* The number after "key": in the JSON file at path (asserts it is there). */
@@ -363,9 +369,7 @@ static double predicted_share(const char *model_path, int k)
 Test(learning, label_smoothing_makes_the_student_less_confident)
 {
     double hard = run_graph("hard", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
-    student_extra = ", smooth=0.2";
-    double smooth = run_graph("smooth", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
-    student_extra = "";
+    double smooth = run_student("smooth", 0, ", smooth=0.2", MLP_TEACHER, "policy=fixmatch, tau=0.9");
     char path[640];
     snprintf(path, sizeof path, "%s/hard/student.pfm", dir);
     double conf_hard = mean_confidence(path);
@@ -386,9 +390,7 @@ Test(learning, entropy_minimization_makes_the_student_more_confident)
 {
     const char *filter = "policy=none, unlabeled_to_student=1";
     double plain = run_graph("plain", 0, MLP_TEACHER, filter);
-    student_extra = ", entmin=1";
-    double ent = run_graph("entmin", 0, MLP_TEACHER, filter);
-    student_extra = "";
+    double ent = run_student("entmin", 0, ", entmin=1", MLP_TEACHER, filter);
     char path[640], cmd[1400];
     snprintf(path, sizeof path, "%s/plain/student.pfm", dir);
     double conf_plain = mean_confidence(path);
@@ -416,11 +418,8 @@ Test(learning, early_learning_regularization_tracks_every_pseudo_labeled_sample)
 {
     const char *filter = "policy=fixmatch, tau=0.9";
     double plain = run_graph("noelr", 0, MLP_TEACHER, filter);
-    student_extra = ", elr=3";
-    double elr = run_graph("elr", 0, MLP_TEACHER, filter);
-    student_extra = ", elr=3, elr_rows=16";
-    double small = run_graph("elr16", 0, MLP_TEACHER, filter);
-    student_extra = "";
+    double elr = run_student("elr", 0, ", elr=3", MLP_TEACHER, filter);
+    double small = run_student("elr16", 0, ", elr=3, elr_rows=16", MLP_TEACHER, filter);
     cr_log_info("fixmatch: accuracy %.4f; with elr=3 %.4f; elr_rows=16 %.4f", plain, elr, small);
     char d[600];
     snprintf(d, sizeof d, "%s/elr", dir);
@@ -474,9 +473,7 @@ Test(learning, soft_targets_sharpened_hard_stay_finite)
  * their placeholder target (class 0) were a label. */
 Test(learning, mixup_ignores_rejected_rows)
 {
-    student_extra = ", mixup=1";
-    double acc = run_graph("mixrej", 0, MLP_TEACHER, "policy=none, unlabeled_to_student=1");
-    student_extra = "";
+    double acc = run_student("mixrej", 0, ", mixup=1", MLP_TEACHER, "policy=none, unlabeled_to_student=1");
     char path[640];
     snprintf(path, sizeof path, "%s/mixrej/student.pfm", dir);
     double share = predicted_share(path, 0);
@@ -675,11 +672,8 @@ Test(learning, a_warm_started_student_begins_from_the_saved_model)
     cr_assert_gt(saved, 0.7, "the saved model itself scores %.4f", saved);
     char extra[900];
     snprintf(extra, sizeof extra, ", init=\"%s/warm.pfm\", lr=\"1e-7\"", dir);
-    student_extra = extra;
-    double warm = run_graph("warm-run", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
-    student_extra = ", lr=\"1e-7\"";
-    double cold = run_graph("cold-run", 0, MLP_TEACHER, "policy=fixmatch, tau=0.9");
-    student_extra = "";
+    double warm = run_student("warm-run", 0, extra, MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    double cold = run_student("cold-run", 0, ", lr=\"1e-7\"", MLP_TEACHER, "policy=fixmatch, tau=0.9");
     cr_log_info("saved %.4f, warm start %.4f, random start %.4f", saved, warm, cold);
     cr_expect_float_eq(warm, saved, 0.01, "warm-started student %.4f, its init %.4f", warm, saved);
     cr_expect_lt(cold, 0.6, "a random start at lr 1e-7 scored %.4f", cold);
