@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,9 +81,24 @@ static int sample_decode(const pf_label_store *s, const MDB_val *v, uint64_t id,
 
 /* ---------------------------------------------------------- transactions */
 
+/* A write that failed with an I/O error is most often a full disk (LMDB
+ * reports ENOSPC as such, or as EIO when the kernel could not write a page
+ * back): say how much room the store's file system has left. */
+static void space_note(const char *path, int rc, char *buf, size_t cap)
+{
+    struct statvfs fs;
+    buf[0] = 0;
+    if ((rc == EIO || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) && statvfs(path, &fs) == 0)
+        snprintf(buf, cap, " (%llu MiB free on its file system%s)",
+                 (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize >> 20),
+                 (uint64_t)fs.f_bavail * fs.f_frsize < ((uint64_t)64 << 20) ? ": the disk is full" : "");
+}
+
 static int lmdb_fail(const pf_label_store *s, int rc, const char *op, const char *db)
 {
-    return pf_errorf(PF_ESTORE, "store '%s': lmdb %s '%s': %s", s->path, op, db, mdb_strerror(rc));
+    char note[128];
+    space_note(s->path, rc, note, sizeof note);
+    return pf_errorf(PF_ESTORE, "store '%s': lmdb %s '%s': %s%s", s->path, op, db, mdb_strerror(rc), note);
 }
 
 /* Begin a transaction, adopting a map another process has grown. */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -644,4 +645,46 @@ Test(label_store, a_reader_in_another_process_sees_growing_valid_snapshots_while
     cr_assert_gt(pf_label_store_map_size(s), 64 << 10, "the reader adopted the grown map");
     cr_log_info("reader made %d passes while the writer ran", reads);
     pf_label_store_close(&s);
+}
+
+/* A store that cannot grow its file (here a file-size limit in a child
+ * process; in production a full disk, which LMDB reports as an I/O error)
+ * fails the write with a message that says how much room its file system
+ * has left, so "Input/output error" is not all a user sees. */
+Test(label_store, a_write_that_cannot_grow_the_file_says_how_much_room_is_left)
+{
+    char msg_path[700];
+    snprintf(msg_path, sizeof msg_path, "%s/error.txt", dir);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN); /* the write fails with EFBIG instead of killing us */
+        struct rlimit lim = {256 << 10, 256 << 10};
+        setrlimit(RLIMIT_FSIZE, &lim);
+        pf_label_store_opts o = {.dim = DIM, .classes = CLASSES, .map_size = 64 << 20};
+        pf_label_store *s = NULL;
+        if (pf_label_store_open(path, &o, &s) < 0) _exit(1);
+        static uint64_t ids[4096];
+        static float x[4096 * DIM];
+        int rc = 0;
+        for (uint64_t r = 0; r < 64 && rc == 0; r++) {
+            for (int i = 0; i < 4096; i++) ids[i] = r * 4096 + (uint64_t)i + 1, fill(x + i * DIM, ids[i], DIM);
+            rc = pf_label_store_put_samples(s, 4096, DIM, ids, x, NULL, 1, 0);
+        }
+        FILE *f = fopen(msg_path, "w");
+        if (f) fprintf(f, "%s", rc < 0 ? pf_error_last() : "no error");
+        if (f) fclose(f);
+        _exit(rc < 0 ? 0 : 2);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the writes past the limit did not fail (status %d)",
+              status);
+    FILE *f = fopen(msg_path, "r");
+    cr_assert_not_null(f);
+    char msg[1024] = "";
+    cr_assert_not_null(fgets(msg, sizeof msg, f));
+    fclose(f);
+    cr_log_info("%s", msg);
+    cr_assert(strstr(msg, "MiB free on its file system"), "the error does not say how much room is left: %s", msg);
 }
