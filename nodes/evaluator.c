@@ -368,7 +368,7 @@ static int evaluate(evaluator *e, pf_ctx *ctx, int final)
     pf_ctx_gauge(ctx, "ece", e->mt.ece);
     pf_ctx_gauge(ctx, "pseudo_precision", ratio(e->correct, e->known));
     pf_ctx_gauge(ctx, "pseudo_coverage", ratio(e->accepted, e->decided));
-    pf_ctx_gauge(ctx, "pseudo_confidence", pf_reliability_confidence(&e->rel));
+    if (e->rel.n) pf_ctx_gauge(ctx, "pseudo_confidence", pf_reliability_confidence(&e->rel)); /* none yet: no gauge */
     PF_INFO("model v%llu after %llu samples: accuracy %.4f, macro-F1 %.4f, NLL %.4f, ECE %.4f; pseudo-labels "
             "precision %.4f coverage %.4f; the last %zu: %.4f / %.4f at mean confidence %.4f",
             (unsigned long long)k.version, (unsigned long long)k.samples_seen, e->mt.accuracy, e->mt.macro_f1,

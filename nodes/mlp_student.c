@@ -65,10 +65,16 @@
  * clean samples dominate those predictions, so the term holds a row near
  * what the student predicted before it could memorize a wrong pseudo-label.
  * The targets live in a table of elr_rows samples (open addressing by id,
- * 8 probes; when all 8 are taken the least recently trained sample is
- * forgotten, counted as elr_evicted), so a stream of any length uses fixed
- * memory. They are not checkpointed: a restarted student rebuilds them
- * (at elr_beta 0.7 a target is mostly its last three visits).
+ * ELR_PROBES probes; when all are taken the least recently trained sample
+ * is forgotten, counted as elr_evicted; a row whose probes all hold rows of
+ * the same step gets no term, elr_no_slot), so a stream of any length uses
+ * fixed memory. They are not checkpointed: a restarted student rebuilds
+ * them (at elr_beta 0.7 a target is mostly its last three visits).
+ * Unlike the paper's code, which first moves t towards the current
+ * prediction and then takes the term, t here is updated after the step:
+ * it lags one visit, so a sample's first visit has no term; a "visit" is
+ * an optimizer step (steps > 1 makes several per minibatch), and an id
+ * twice in one minibatch moves its target twice.
  *
  * Learning-rate decay (lr_decay_steps=N > 0): cosine from lr to lr/20 over
  * the first N optimizer steps, then lr/20 (SGDR's half cosine without
@@ -105,6 +111,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#define ELR_PROBES 8 /* slots tried per id: at the default load (< 0.5) a longer run is rare */
 
 typedef struct student_cfg {
     pf_learner_cfg l;
@@ -475,14 +483,17 @@ static int all_finite(const float *v, size_t n)
 }
 
 /* ELR: the slot of sample id in the target table, claimed (t = 0) when it
- * is not there: the first free one of its 8 probes, else the least recently
- * used of them. Without deletions, a free probe means the id is absent. */
+ * is not there: the first free one of its ELR_PROBES probes, else the least
+ * recently used of them, but never one a row of this step holds (two
+ * samples would then share a target). SIZE_MAX when every probe is held by
+ * this step: the row gets no term (a table far smaller than a minibatch).
+ * Without deletions, a free probe means the id is absent. */
 static size_t elr_slot(student *s, pf_ctx *ctx, uint64_t id, uint64_t step)
 {
     /* Fibonacci hashing (the product's top bits): sequential ids, the usual
      * kind, land about 0.618 * ecap apart, so they never cluster */
-    size_t mask = s->ecap - 1, first = (size_t)((id * 0x9E3779B97F4A7C15ull) >> (64 - s->ebits)), victim = first;
-    for (size_t k = 0; k < 8; k++) {
+    size_t mask = s->ecap - 1, first = (size_t)((id * 0x9E3779B97F4A7C15ull) >> (64 - s->ebits)), victim = SIZE_MAX;
+    for (size_t k = 0; k < ELR_PROBES; k++) {
         size_t j = (first + k) & mask;
         if (!s->efull[j]) {
             victim = j;
@@ -492,7 +503,11 @@ static size_t elr_slot(student *s, pf_ctx *ctx, uint64_t id, uint64_t step)
             s->eused[j] = step;
             return j;
         }
-        if (s->eused[j] < s->eused[victim]) victim = j;
+        if (s->eused[j] != step && (victim == SIZE_MAX || s->eused[j] < s->eused[victim])) victim = j;
+    }
+    if (victim == SIZE_MAX) {
+        pf_ctx_count(ctx, "elr_no_slot", 1);
+        return SIZE_MAX;
     }
     if (s->efull[victim]) pf_ctx_count(ctx, "elr_evicted", 1);
     s->efull[victim] = 1, s->ekey[victim] = id, s->eused[victim] = step;
@@ -511,7 +526,7 @@ static size_t elr_rows(student *s, pf_ctx *ctx, size_t m, size_t rows)
     for (size_t i = 0; i < rows; i++) {
         s->tslot[i] = SIZE_MAX, s->tl[i] = 0.0f;
         if (i >= m || !s->bu[i] || !(s->bw[i] > 0)) continue;
-        s->tslot[i] = elr_slot(s, ctx, s->bid[i], step);
+        if ((s->tslot[i] = elr_slot(s, ctx, s->bid[i], step)) == SIZE_MAX) continue;
         s->tl[i] = (float)s->cfg.elr * s->tw[i];
         memcpy(s->tt + i * c, s->et + s->tslot[i] * c, c * sizeof *s->tt); /* rows with lambda 0 are not read */
         k++;

@@ -745,12 +745,25 @@ int pf_graph_host_lookup(const char *h, int *gai_err)
             return host_cache[i].here;
         }
     int here = host_locate(h, gai_err);
-    if (host_cached < HOST_CACHE && strlen(h) < sizeof host_cache[0].name) {
+    /* EAI_AGAIN is the resolver failing for now, not an answer: ask again next time */
+    if (*gai_err != EAI_AGAIN && host_cached < HOST_CACHE && strlen(h) < sizeof host_cache[0].name) {
         snprintf(host_cache[host_cached].name, sizeof host_cache[0].name, "%s", h);
         host_cache[host_cached].here = here, host_cache[host_cached].gai_err = *gai_err;
         host_cached++;
     }
     return here;
+}
+
+void pf_graph_instance_name(const pf_graph *g, size_t flat, char *buf, size_t cap)
+{
+    for (size_t j = 0; j < g->nnodes; j++) {
+        const pf_gnode *n = &g->nodes[j];
+        if (flat >= n->first_instance && flat < n->first_instance + (size_t)n->replicas) {
+            snprintf(buf, cap, "%s#%zu", n->name, flat - n->first_instance);
+            return;
+        }
+    }
+    snprintf(buf, cap, "?#%zu", flat);
 }
 
 int pf_graph_host_is_here(const char *h)

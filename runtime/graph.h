@@ -127,6 +127,10 @@ int pf_graph_find(const pf_graph *g, const char *name);
  * PF_ENOTFOUND / PF_ERANGE with a message. */
 int pf_graph_resolve_instance(const pf_graph *g, const char *spec, size_t *node, int *instance);
 
+/* "NAME#I" of the instance numbered `flat` in the graph's flattened list
+ * (pf_gnode.first_instance) into buf; "?#flat" when there is none. */
+void pf_graph_instance_name(const pf_graph *g, size_t flat, char *buf, size_t cap);
+
 /* Is host name or address h this machine: localhost, a 127.* or ::1
  * address, this machine's hostname or its first label, or a name that
  * resolves to an address of one of this machine's interfaces? (May block on

@@ -23,15 +23,13 @@
  * supervisor says has finished (--ended at start, then the supervisor's
  * control socket, which publishes the finished set while the run lasts).
  * The supervisor knows only the instances it runs, so an instance also
- * keeps its own record, <run_dir>/<node>#<i>.ended, one line per event:
- * "in PORT SENDER" for the first end-of-stream from each sender on each
- * input, "out PORT RECEIVER" for the first answer to ours on each output.
- * A restarted incarnation (restarts > 0) takes the first as end-of-stream
- * received and the second as a receiver that has everything and may have
- * exited (pf_outport_restore_answer). That is what lets an instance restart
- * after a peer on another machine has ended and exited. A first start
- * (restarts = 0) removes the record of an earlier run in the same
- * directory.
+ * keeps its own record of the end-of-stream it received and the answers to
+ * its own (runtime/end_record.h). A restarted incarnation (restarts > 0)
+ * takes the first as end-of-stream received and the second as a receiver
+ * that has everything and may have exited (pf_outport_restore_answer). That
+ * is what lets an instance restart after a peer on another machine has
+ * ended and exited. A first start (restarts = 0) removes the record of an
+ * earlier run in the same directory before anything else can fail.
  *
  * PUB/SUB drops what is published before a subscription arrives (ZeroMQ's
  * slow joiner). A node with pubsub outputs that starts FLUSHING less than
@@ -54,6 +52,7 @@
 #include "runtime/clock.h"
 #include "runtime/curve.h"
 #include "runtime/node_loop.h"
+#include "runtime/end_record.h"
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
 #include "runtime/inject.h"
@@ -61,13 +60,11 @@
 #include "runtime/outport.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 #include <zmq.h>
 
 #define EOS_RESEND_MS 500     /* re-send end-of-stream this often while flushing */
@@ -81,6 +78,7 @@
 #define PUBSUB_HWM 1000       /* messages; subscribers drain eagerly, keeping the newest */
 #define MAX_METRICS 64
 #define MAX_BAD_KINDS 64      /* distinct (port, reason) pairs logged once each */
+#define ANSWERS_PER_READ 64   /* first answers to our end-of-stream taken per read (more: read again) */
 #define ANSWER_LINGER_MS 1000 /* an input's answer to end-of-stream gets this long on exit */
 
 typedef struct in_port {
@@ -130,7 +128,8 @@ struct pf_ctx {
     uint32_t bad_logged[MAX_BAD_KINDS];
     size_t nbad_logged;
     uint8_t *ended;       /* [ninstances]: instances the supervisor says finished */
-    char ended_path[4096 + 200]; /* <run_dir>/<name>.ended */
+    char ended_path[4096 + 200]; /* <run_dir>/<name>.ended: run_dir and name, and ".ended" */
+    int record_warned;           /* the record could not be written: said once */
     void *control_sock;   /* SUB to the supervisor's finished set, when supervised */
     int has_data_in;      /* some non-feedback data input is wired (else: a source) */
     pf_inject fault;      /* PF_FAULT rule for this incarnation, if any */
@@ -299,75 +298,57 @@ static int send_eos(pf_ctx *ctx, int resend)
 
 /* --- receiving ---------------------------------------------------------- */
 
-/* "name#i" of flat instance index k into buf. */
-static void instance_name(const pf_graph *g, size_t k, char *buf, size_t cap)
-{
-    for (size_t j = 0; j < g->nnodes; j++) {
-        const pf_gnode *n = &g->nodes[j];
-        if (k >= n->first_instance && k < n->first_instance + (size_t)n->replicas) {
-            snprintf(buf, cap, "%s#%zu", n->name, k - n->first_instance);
-            return;
-        }
-    }
-    snprintf(buf, cap, "?#%zu", k);
-}
-
-/* Append "DIR PORT NAME#I" (flat instance k) to this instance's record
- * (see the top comment). A record that cannot be written costs only the
- * restart it would help; the run goes on, saying so once. */
+/* One line of the record (runtime/end_record.h). A record that cannot be
+ * written costs only the restart it would help: the run goes on, saying
+ * so once. */
 static void record_end(pf_ctx *ctx, const char *dir, int port, uint32_t k)
 {
-    char name[200], line[400];
-    instance_name(ctx->g, k, name, sizeof name);
-    int len = snprintf(line, sizeof line, "%s %s %s\n", dir, ctx->kind->ports[port].name, name);
-    int fd = open(ctx->ended_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    ssize_t w = fd >= 0 ? write(fd, line, (size_t)len) : -1;
-    if (fd >= 0) close(fd);
-    static int warned;
-    if (w != (ssize_t)len && !warned++)
-        PF_WARN("cannot record end-of-stream in '%s' (%s): a restart of this instance will wait for peers "
-                "that have already ended", ctx->ended_path, strerror(errno));
+    char name[PF_END_RECORD_NAME_MAX];
+    pf_graph_instance_name(ctx->g, k, name, sizeof name);
+    if (pf_end_record_append(ctx->ended_path, dir, ctx->kind->ports[port].name, name) < 0 && !ctx->record_warned++)
+        PF_WARN("%s: a restart of this instance would wait for peers that have already ended", pf_error_last());
 }
 
-/* A restarted incarnation: take in the record (lines that name no port or
- * instance of this graph are skipped). A first start removes the record of
- * an earlier run instead. */
-static void load_end_record(pf_ctx *ctx, int restarts)
+typedef struct restored {
+    pf_ctx *ctx;
+    size_t nin, nout;
+} restored;
+
+/* A line of the record, taken in by a restarted incarnation; lines that
+ * name no port or instance of this graph are skipped. */
+static int restore_line(void *p, const char *dir, const char *port, const char *name)
 {
-    if (restarts == 0) {
-        if (unlink(ctx->ended_path) != 0 && errno != ENOENT)
-            PF_WARN("cannot remove '%s': %s", ctx->ended_path, strerror(errno));
-        return;
-    }
-    FILE *f = fopen(ctx->ended_path, "r");
-    if (!f) return;
-    char dir[8], port[100], name[200];
-    size_t nin = 0, nout = 0;
-    while (fscanf(f, "%7s %99s %199s", dir, port, name) == 3) {
-        size_t node;
-        int inst;
-        if (pf_graph_resolve_instance(ctx->g, name, &node, &inst) < 0) continue;
-        size_t k = ctx->g->nodes[node].first_instance + (size_t)inst;
-        if (!strcmp(dir, "in")) {
-            for (size_t i = 0; i < ctx->nins; i++) {
-                in_port *ip = &ctx->ins[i];
-                if (strcmp(ctx->kind->ports[ip->port].name, port) || !ip->expected[k] || ip->eos[k]) continue;
-                ip->eos[k] = ip->heard[k] = 1;
-                nin++;
-            }
-        } else if (!strcmp(dir, "out")) {
-            for (size_t o = 0; o < ctx->nouts; o++)
-                if (!strcmp(ctx->kind->ports[pf_outport_port(ctx->outs[o])].name, port) &&
-                    pf_outport_restore_answer(ctx->outs[o], k) == 0)
-                    nout++;
+    restored *r = p;
+    pf_ctx *ctx = r->ctx;
+    size_t node;
+    int inst;
+    if (pf_graph_resolve_instance(ctx->g, name, &node, &inst) < 0) return 0;
+    size_t k = ctx->g->nodes[node].first_instance + (size_t)inst;
+    if (!strcmp(dir, "in")) {
+        for (size_t i = 0; i < ctx->nins; i++) {
+            in_port *ip = &ctx->ins[i];
+            if (strcmp(ctx->kind->ports[ip->port].name, port) || !ip->expected[k] || ip->eos[k]) continue;
+            ip->eos[k] = ip->heard[k] = 1;
+            r->nin++;
         }
+    } else if (!strcmp(dir, "out")) {
+        for (size_t o = 0; o < ctx->nouts; o++)
+            if (!strcmp(ctx->kind->ports[pf_outport_port(ctx->outs[o])].name, port) &&
+                pf_outport_restore_answer(ctx->outs[o], k) == 0)
+                r->nout++;
     }
-    fclose(f);
-    if (nin || nout)
-        PF_INFO("before this restart: %zu end-of-stream received, %zu of ours answered (%s)", nin, nout,
+    return 0;
+}
+
+static void load_end_record(pf_ctx *ctx)
+{
+    restored r = {ctx, 0, 0};
+    if (pf_end_record_each(ctx->ended_path, restore_line, &r) < 0)
+        PF_WARN("%s: this restart may wait for peers that have already ended", pf_error_last());
+    if (r.nin || r.nout)
+        PF_INFO("before this restart: %zu end-of-stream received, %zu of ours answered (%s)", r.nin, r.nout,
                 ctx->ended_path);
 }
-
 
 static void bad_frame(pf_ctx *ctx, in_port *ip, unsigned reason_kind, const char *why)
 {
@@ -728,12 +709,12 @@ static int loop(pf_ctx *ctx)
         }
         for (int i = nin; i < n; i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
-            uint32_t newly[64];
+            uint32_t newly[ANSWERS_PER_READ];
             size_t got;
-            while ((got = pf_outport_read_acks(ctx->polled[i], newly, 64)) > 0) {
+            do { /* read_acks stops when newly[] is full: read again until it is not */
+                got = pf_outport_read_acks(ctx->polled[i], newly, ANSWERS_PER_READ);
                 for (size_t k = 0; k < got; k++) record_end(ctx, "out", pf_outport_port(ctx->polled[i]), newly[k]);
-                if (got < 64) break;
-            }
+            } while (got == ANSWERS_PER_READ);
         }
         if (ctx->control_sock && (items[n].revents & ZMQ_POLLIN)) read_control(ctx);
         int rc = dispatch_latest(ctx);
@@ -809,6 +790,8 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
     snprintf(ctx->name, sizeof ctx->name, "%s#%d", gn->name, instance);
     snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", (opts && opts->run_dir) ? opts->run_dir : g->cfg.run_dir);
     snprintf(ctx->ended_path, sizeof ctx->ended_path, "%s/%s.ended", ctx->run_dir, ctx->name);
+    int restarts = opts ? opts->restarts : 0;
+    if (restarts == 0 && pf_end_record_reset(ctx->ended_path) < 0) PF_WARN("%s", pf_error_last());
     ctx->limits = (pf_wire_limits){PF_WIRE_MAX_BYTES, (uint32_t)g->cfg.dim, (uint32_t)g->cfg.classes};
     pf_log_set_ident(ctx->name);
     if ((rc = pf_inject_parse(getenv("PF_FAULT"), ctx->name, opts ? opts->restarts : 0, &ctx->fault)) < 0)
@@ -831,7 +814,7 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
         (rc = pf_curve_open(ctx->zctx, g->cfg.curve_dir, &ctx->curve)) < 0)
         goto out;
     if ((rc = setup_outputs(ctx)) < 0 || (rc = setup_inputs(ctx)) < 0) goto out;
-    load_end_record(ctx, opts ? opts->restarts : 0);
+    if (restarts > 0) load_end_record(ctx);
     if (opts && opts->supervised) {
         char ep[PF_ENDPOINT_MAX];
         if ((rc = pf_endpoint_supervisor(ctx->run_dir, ep, sizeof ep)) < 0) goto out;

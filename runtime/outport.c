@@ -264,6 +264,7 @@ static int try_send(pf_outport *op, target *t, const qmsg *m)
 {
     for (int k = 0; k < t->ninst; k++) {
         int i = m->to >= 0 ? m->to : (t->rr + k) % t->ninst;
+        if (m->to < 0 && t->done[i]) continue; /* answered an earlier incarnation: it has had its end */
         const char *id = t->ids[i];
         if (zmq_send(op->sock, id, strlen(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
             if (errno != EAGAIN && errno != EHOSTUNREACH) PF_WARN("send to %s failed: %s", id, zmq_strerror(errno));
@@ -386,7 +387,7 @@ size_t pf_outport_read_acks(pf_outport *op, uint32_t *newly, size_t cap)
 {
     size_t nnew = 0;
     if (op->mode != PF_DATA) return 0;
-    for (;;) {
+    while (nnew < cap) { /* a full newly[] stops here, so no first answer goes unreported */
         zmq_msg_t f[3];
         int n = 0, more = 1;
         while (more) {
@@ -410,11 +411,12 @@ size_t pf_outport_read_acks(pf_outport *op, uint32_t *newly, size_t cap)
          * peer this port feeds is ignored: nothing else travels upstream. */
         if (n == 3 && pf_wire_header_decode(zmq_msg_data(&f[1]), zmq_msg_size(&f[1]), &h) == 0 &&
             h.type == PF_MSG_EOS && find_peer(op, zmq_msg_data(&f[0]), zmq_msg_size(&f[0]), &t, &i)) {
-            if (!t->acked[i] && nnew < cap) newly[nnew++] = (uint32_t)(t->first + (size_t)i);
+            if (!t->acked[i]) newly[nnew++] = (uint32_t)(t->first + (size_t)i);
             t->acked[i] = 1;
         }
         for (int k = 0; k < n; k++) zmq_msg_close(&f[k]);
     }
+    return nnew;
 }
 
 int pf_outport_eos_answered(const pf_outport *op, const uint8_t *ended)

@@ -72,10 +72,10 @@ int pf_outport_eos(pf_outport *op, int resend, const uint8_t *ended);
  * instance answers end-of-stream. */
 void *pf_outport_socket(const pf_outport *op);
 
-/* Read every answer waiting (non-blocking); anything else that arrives is
+/* Read the answers waiting (non-blocking); anything else that arrives is
  * dropped. The flat numbers of the instances that answered for the first
- * time go to newly[] (at most cap of them; their count is returned). No-op
- * for pubsub (returns 0). */
+ * time go to newly[]; reading stops when cap of them are there (call again
+ * while it returns cap). Returns their count; 0 for pubsub. */
 size_t pf_outport_read_acks(pf_outport *op, uint32_t *newly, size_t cap);
 
 /* 1 when every downstream instance has answered our end-of-stream or has

@@ -177,7 +177,7 @@ static int place_instances(sup *s)
         here += !s->kids[i].remote;
         if (!s->kids[i].remote || s->kids[i].instance != 0) continue;
         int e = 0;
-        if (n->host && n->host[0]) pf_graph_host_lookup(n->host, &e); /* remembered from the placement */
+        if (n->host && n->host[0]) pf_graph_host_lookup(n->host, &e); /* asked once per host and process */
         if (e != 0)
             PF_WARN("node %s is placed on host '%s', which does not resolve here (%s): nodes here that read "
                     "from it will wait", n->name, n->host, gai_strerror(e));

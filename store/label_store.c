@@ -81,23 +81,30 @@ static int sample_decode(const pf_label_store *s, const MDB_val *v, uint64_t id,
 
 /* ---------------------------------------------------------- transactions */
 
+/* Below this much room a failed write is called a full disk outright:
+ * LMDB grows its file a page run at a time, and the store's batched
+ * commits of 784-float samples are a few MiB each. */
+#define FULL_DISK_BYTES ((uint64_t)64 << 20)
+
 /* A write that failed with an I/O error is most often a full disk (LMDB
- * reports ENOSPC as such, or as EIO when the kernel could not write a page
- * back): say how much room the store's file system has left. */
-static void space_note(const char *path, int rc, char *buf, size_t cap)
+ * reports a failed page write as such, ENOSPC included): say how much room
+ * the store's file system has left. Reads get no note. */
+static void space_note(const char *path, const char *op, int rc, char *buf, size_t cap)
 {
     struct statvfs fs;
+    int write = !strcmp(op, "commit") || !strcmp(op, "put");
     buf[0] = 0;
-    if ((rc == EIO || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) && statvfs(path, &fs) == 0)
-        snprintf(buf, cap, " (%llu MiB free on its file system%s)",
-                 (unsigned long long)((uint64_t)fs.f_bavail * fs.f_frsize >> 20),
-                 (uint64_t)fs.f_bavail * fs.f_frsize < ((uint64_t)64 << 20) ? ": the disk is full" : "");
+    if (write && (rc == EIO || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) && statvfs(path, &fs) == 0) {
+        uint64_t room = (uint64_t)fs.f_bavail * fs.f_frsize;
+        snprintf(buf, cap, " (%llu MiB free on its file system%s)", (unsigned long long)(room >> 20),
+                 room < FULL_DISK_BYTES ? ": the disk is full" : "");
+    }
 }
 
 static int lmdb_fail(const pf_label_store *s, int rc, const char *op, const char *db)
 {
     char note[128];
-    space_note(s->path, rc, note, sizeof note);
+    space_note(s->path, op, rc, note, sizeof note);
     return pf_errorf(PF_ESTORE, "store '%s': lmdb %s '%s': %s%s", s->path, op, db, mdb_strerror(rc), note);
 }
 

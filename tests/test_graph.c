@@ -292,6 +292,12 @@ Test(graph, replicas_number_instances_node_by_node)
     cr_assert_eq(g->nodes[1].first_instance, 2);
     cr_assert_eq(g->nodes[2].first_instance, 5);
     cr_assert_eq(g->ninstances, 6);
+    const char *names[] = {"src#0", "src#1", "a#0", "a#1", "a#2", "b#0", "?#6"};
+    for (size_t k = 0; k < 7; k++) {
+        char name[64];
+        pf_graph_instance_name(g, k, name, sizeof name);
+        cr_assert_str_eq(name, names[k], "instance %zu", k);
+    }
 }
 
 Test(graph, resolve_instance_takes_a_name_and_an_optional_index)

@@ -413,7 +413,9 @@ Test(learning, entropy_minimization_makes_the_student_more_confident)
  * (elr_rows counts the rows with the term, none forgotten in the default
  * table) and still learns from its pseudo-labels as well as without it. A
  * table of 16 samples, far fewer than the stream's, forgets the least
- * recently trained ones (elr_evicted) and the run still completes. */
+ * recently trained ones (elr_evicted), gives the rows of a step it cannot
+ * hold no term (elr_no_slot) rather than a shared target, and the run
+ * still completes. */
 Test(learning, early_learning_regularization_tracks_every_pseudo_labeled_sample)
 {
     const char *filter = "policy=fixmatch, tau=0.9";
@@ -431,6 +433,8 @@ Test(learning, early_learning_regularization_tracks_every_pseudo_labeled_sample)
     cr_assert_neq(system(cmd), 0, "the default table (131072 samples) forgot some of %d", NTRAIN);
     snprintf(d, sizeof d, "%s/elr16", dir);
     cr_assert_gt(json_number_in(d, "stats.json", "elr_evicted"), 100, "a 16-sample table forgot almost nothing");
+    /* 32-row minibatches, 16 slots: some rows of a step find every probe held by that step and get no term */
+    cr_assert_gt(json_number_in(d, "stats.json", "elr_no_slot"), 0, "rows of one step shared slots");
     cr_assert_gt(elr, plain - 0.02, "elr=3 cost more than 2 points: %.4f against %.4f", elr, plain);
     cr_assert_gt(small, plain - 0.05, "elr_rows=16 cost more than 5 points: %.4f against %.4f", small, plain);
 }

@@ -32,6 +32,7 @@
 #include <zmq.h>
 
 #include "runtime/clock.h"
+#include "runtime/end_record.h"
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
 #include "runtime/graph.h"
@@ -642,6 +643,38 @@ Test(runtime, a_node_restarted_after_its_upstream_on_another_machine_ended_compl
     static unsigned seen[2001];
     cr_assert_eq(read_store_decided(seen, 2000), 2000);
     assert_ids(seen, 2000, 1);
+}
+
+static int collect_line(void *ctx, const char *way, const char *port, const char *instance)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 1024 - n, "%s|%s|%s;", way, port, instance);
+    return 0;
+}
+
+/* The end-of-stream record (runtime/end_record.h): lines come back in order;
+ * a line cut short (no newline: a full disk, a crash mid-write) or of
+ * another shape is skipped, so "filter#12" cut to "filter#1" never counts;
+ * a reset removes it and a missing record has no lines. */
+Test(runtime, the_end_of_stream_record_keeps_whole_lines_only)
+{
+    fresh_dir("record");
+    char path[400], lines[1024] = "";
+    snprintf(path, sizeof path, "%s/x#0.ended", dir);
+    cr_assert_eq(pf_end_record_each(path, collect_line, lines), 0, "a missing record is empty");
+    cr_assert_str_eq(lines, "");
+    cr_assert_eq(pf_end_record_append(path, "in", "in", "src#0"), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_end_record_append(path, "out", "acks", "src#1"), 0);
+    FILE *f = fopen(path, "a");
+    cr_assert_not_null(f);
+    fputs("in in one two three\nin in\nout out filter#1", f); /* four names, two names, then cut short */
+    fclose(f);
+    cr_assert_eq(pf_end_record_each(path, collect_line, lines), 0);
+    cr_assert_str_eq(lines, "in|in|src#0;out|acks|src#1;");
+    cr_assert_eq(pf_end_record_reset(path), 0);
+    cr_assert_eq(access(path, F_OK), -1, "the reset left the file");
+    cr_assert_eq(pf_end_record_reset(path), 0, "resetting a missing record is fine");
 }
 
 /* A restarted sender's output, told that a receiver answered an earlier

@@ -1,0 +1,60 @@
+/*
+ * end_record.c - see end_record.h.
+ */
+#include "runtime/end_record.h"
+#include "runtime/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A line: "out" + two names + two spaces + newline, with room to spare. */
+#define LINE_MAX_BYTES (2 * PF_END_RECORD_NAME_MAX + 16)
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+int pf_end_record_reset(const char *path)
+{
+    if (unlink(path) == 0 || errno == ENOENT) return 0;
+    return pf_errorf(PF_EIO, "cannot remove '%s': %s", path, strerror(errno));
+}
+
+int pf_end_record_append(const char *path, const char *dir, const char *port, const char *instance)
+{
+    char line[LINE_MAX_BYTES];
+    int len = snprintf(line, sizeof line, "%s %s %s\n", dir, port, instance);
+    if (len < 0 || (size_t)len >= sizeof line)
+        return pf_errorf(PF_EIO, "'%s': a record line for '%s' is too long", path, instance);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return pf_errorf(PF_EIO, "cannot open '%s': %s", path, strerror(errno));
+    ssize_t w = write(fd, line, (size_t)len);
+    int err = errno;
+    close(fd);
+    if (w != (ssize_t)len)
+        return pf_errorf(PF_EIO, "cannot write '%s': %s", path, w < 0 ? strerror(err) : "short write");
+    return 0;
+}
+
+int pf_end_record_each(const char *path, int (*fn)(void *ctx, const char *dir, const char *port, const char *instance),
+                       void *ctx)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT ? 0 : pf_errorf(PF_EIO, "cannot read '%s': %s", path, strerror(errno));
+    char line[LINE_MAX_BYTES];
+    int rc = 0;
+    while (rc >= 0 && fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        if (n == 0 || line[n - 1] != '\n') { /* cut short, or longer than any line we write */
+            if (n == sizeof line - 1) /* skip the rest of an overlong line */
+                for (int c; (c = fgetc(f)) != EOF && c != '\n';) {}
+            continue;
+        }
+        char dir[8], port[PF_END_RECORD_NAME_MAX + 1], inst[PF_END_RECORD_NAME_MAX + 1], extra;
+        if (sscanf(line, "%7s %" STR(PF_END_RECORD_NAME_MAX) "s %" STR(PF_END_RECORD_NAME_MAX) "s %c", dir, port, inst, &extra) != 3) continue;
+        rc = fn(ctx, dir, port, inst);
+    }
+    fclose(f);
+    return rc < 0 ? rc : 0;
+}
