@@ -12,8 +12,10 @@
 
 /* A line: "out" + two names + two spaces + newline, with room to spare. */
 #define LINE_MAX_BYTES (2 * PF_END_RECORD_NAME_MAX + 16)
-#define STR_(x) #x
-#define STR(x) STR_(x)
+/* sscanf widths are literals: one byte past the longest name, so that a
+ * longer one is seen whole enough to be refused, not split in two */
+#define NAME_FIELD "%161s"
+_Static_assert(PF_END_RECORD_NAME_MAX + 1 == 161, "NAME_FIELD must read one byte past PF_END_RECORD_NAME_MAX");
 
 int pf_end_record_reset(const char *path)
 {
@@ -51,8 +53,9 @@ int pf_end_record_each(const char *path, int (*fn)(void *ctx, const char *dir, c
                 for (int c; (c = fgetc(f)) != EOF && c != '\n';) {}
             continue;
         }
-        char dir[8], port[PF_END_RECORD_NAME_MAX + 1], inst[PF_END_RECORD_NAME_MAX + 1], extra;
-        if (sscanf(line, "%7s %" STR(PF_END_RECORD_NAME_MAX) "s %" STR(PF_END_RECORD_NAME_MAX) "s %c", dir, port, inst, &extra) != 3) continue;
+        char dir[8], port[PF_END_RECORD_NAME_MAX + 2], inst[PF_END_RECORD_NAME_MAX + 2], extra;
+        if (sscanf(line, "%7s " NAME_FIELD " " NAME_FIELD " %c", dir, port, inst, &extra) != 3) continue;
+        if (strlen(port) > PF_END_RECORD_NAME_MAX || strlen(inst) > PF_END_RECORD_NAME_MAX) continue;
         rc = fn(ctx, dir, port, inst);
     }
     fclose(f);

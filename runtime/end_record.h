@@ -20,7 +20,8 @@
 #ifndef PF_END_RECORD_H
 #define PF_END_RECORD_H
 
-/* Longest port or instance name a line may hold (names are shorter: graph.h). */
+/* Longest port or instance name a line may hold: node names are at most
+ * PF_NODE_NAME_MAX (graph.h) and port names are short, so "NAME#I" fits. */
 #define PF_END_RECORD_NAME_MAX 160
 
 /* Remove the record (a first start: an earlier run's lines must not count).

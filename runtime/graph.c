@@ -238,6 +238,7 @@ static void check_name(checker *ps, const pf_gnode *n)
     if (!n->name[0] || n->name[0] == '.') bad = "must not be empty or start with '.'";
     for (const char *c = n->name; !bad && *c; c++)
         if (*c == '/' || *c == '#' || iscntrl((unsigned char)*c)) bad = "must not hold '/', '#' or control characters";
+    if (!bad && strlen(n->name) > PF_NODE_NAME_MAX) bad = "must be at most " PF_STR(PF_NODE_NAME_MAX) " bytes long";
     if (bad)
         diag(ps, n->line, n->name, NULL, "bad node name: it names files in the run directory and instances (NAME#I), so it %s",
              bad);

@@ -59,8 +59,13 @@ typedef struct pf_attr {
     int line;
 } pf_attr;
 
+/* Longest node name: instance names ("NAME#I"), socket routing ids
+ * ("NAME#I/PORT") and run-directory files built from it must fit their
+ * buffers whole, or two instances could read as one. */
+#define PF_NODE_NAME_MAX 100
+
 struct pf_gnode {
-    char *name;
+    char *name;            /* at most PF_NODE_NAME_MAX bytes */
     int line;              /* of the statement that declared it (first mention) */
     const pf_kind *kind;   /* NULL only in a graph that failed to check */
     pf_attr *attrs;        /* kind parameters as written, in order */

@@ -22,6 +22,7 @@
  */
 #include "runtime/clock.h"
 #include "runtime/supervisor.h"
+#include "runtime/end_record.h"
 #include "runtime/endpoint.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -94,6 +95,15 @@ static int spawn(sup *s, child *c)
     char spec[256], ended[8192] = "", restarts[32];
     snprintf(spec, sizeof spec, "%s#%d", n->name, c->instance);
     snprintf(restarts, sizeof restarts, "%d", c->restarts);
+    if (c->restarts == 0) {
+        /* The instance's end-of-stream record (runtime/end_record.h) of an
+         * earlier run here must not reach a restart of this one, even if
+         * the first incarnation dies before it could remove it itself. */
+        char record[sizeof s->run_dir + sizeof spec + 8];
+        snprintf(record, sizeof record, "%s/%s.ended", s->run_dir, spec);
+        int rc = pf_end_record_reset(record);
+        if (rc < 0) return rc;
+    }
     size_t len = 0;
     for (size_t i = 0; i < s->nkids; i++) {
         if (!s->kids[i].finished) continue;

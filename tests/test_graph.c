@@ -229,15 +229,22 @@ Test(graph, attributes_merge_and_the_line_is_the_first_statement_with_a_kind)
 /* Names become run-directory file names: "../evil" would write outside it. */
 Test(graph, a_node_name_that_would_leave_the_run_directory_is_refused)
 {
-    static const char *const bad[] = {"../evil", "a/b", ".hidden", "x#1"};
+    static const char *const bad[] = {"../evil", "a/b", ".hidden", "x#1",
+                                      "n23456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789xy"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        char text[256];
+        char text[512];
         snprintf(text, sizeof text, "digraph n {\n  \"%s\" [kind=synth_source]\n  s [kind=file_sink]\n  \"%s\" -> s\n}\n",
                  bad[i], bad[i]);
         cr_assert_lt(parse(text), 0, "'%s' was accepted", bad[i]);
         assert_diag(diag_with("bad node name"), 2, bad[i], NULL, d.items[0].message);
     }
     assert_loads("digraph n { \"my source.v2\" [kind=synth_source]; s [kind=file_sink]; \"my source.v2\" -> s }");
+    /* PF_NODE_NAME_MAX (100) bytes is still a name; the 101 above was refused */
+    char name[PF_NODE_NAME_MAX + 1], text[512];
+    memset(name, 'n', PF_NODE_NAME_MAX);
+    name[PF_NODE_NAME_MAX] = 0;
+    snprintf(text, sizeof text, "digraph n { %s [kind=synth_source]; s [kind=file_sink]; %s -> s }", name, name);
+    assert_loads(text);
 }
 
 Test(graph, numerals_follow_dot_with_or_without_a_leading_digit)

@@ -654,9 +654,10 @@ static int collect_line(void *ctx, const char *way, const char *port, const char
 }
 
 /* The end-of-stream record (runtime/end_record.h): lines come back in order;
- * a line cut short (no newline: a full disk, a crash mid-write) or of
- * another shape is skipped, so "filter#12" cut to "filter#1" never counts;
- * a reset removes it and a missing record has no lines. */
+ * a line cut short (no newline: a full disk, a crash mid-write), of another
+ * shape, or with a name longer than any written is skipped, so "filter#12"
+ * cut to "filter#1" never counts; a reset removes it and a missing record
+ * has no lines. */
 Test(runtime, the_end_of_stream_record_keeps_whole_lines_only)
 {
     fresh_dir("record");
@@ -668,10 +669,13 @@ Test(runtime, the_end_of_stream_record_keeps_whole_lines_only)
     cr_assert_eq(pf_end_record_append(path, "out", "acks", "src#1"), 0);
     FILE *f = fopen(path, "a");
     cr_assert_not_null(f);
-    fputs("in in one two three\nin in\nout out filter#1", f); /* four names, two names, then cut short */
+    fputs("in in one two three\nin in\n", f); /* four names, two names */
+    fputs("out ", f);
+    for (int i = 0; i < PF_END_RECORD_NAME_MAX + 10; i++) fputc('p', f); /* a name too long: not split in two */
+    fputs(" x#0\nin labels filter#0\nout out filter#1", f);         /* then a good line, then one cut short */
     fclose(f);
     cr_assert_eq(pf_end_record_each(path, collect_line, lines), 0);
-    cr_assert_str_eq(lines, "in|in|src#0;out|acks|src#1;");
+    cr_assert_str_eq(lines, "in|in|src#0;out|acks|src#1;in|labels|filter#0;");
     cr_assert_eq(pf_end_record_reset(path), 0);
     cr_assert_eq(access(path, F_OK), -1, "the reset left the file");
     cr_assert_eq(pf_end_record_reset(path), 0, "resetting a missing record is fine");
@@ -710,6 +714,94 @@ Test(runtime, an_output_restored_with_an_answer_no_longer_waits_for_that_receive
     cr_assert_eq(pf_outport_eos(op, 0, NULL), 0);
     cr_assert_eq(pf_outport_queued(op), 0, "no end-of-stream is queued for it");
     cr_assert_eq(pf_outport_eos_answered(op, NULL), 1, "its answer is not awaited again");
+    pf_outport_close(&op);
+    zmq_ctx_term(z);
+    pf_graph_destroy(&g);
+}
+
+/* A DEALER connected to ep as the input `id` ("sink#1/in"). */
+static void *peer(void *z, const char *ep, const char *id)
+{
+    void *d = zmq_socket(z, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(d, ZMQ_ROUTING_ID, id, strlen(id));
+    cr_assert_eq(zmq_connect(d, ep), 0);
+    return d;
+}
+
+/* Messages waiting on a DEALER within ms (each: header and payload frames). */
+static int drain_count(void *d, int ms)
+{
+    int n = 0;
+    zmq_pollitem_t it = {d, 0, ZMQ_POLLIN, 0};
+    while (zmq_poll(&it, 1, ms) > 0) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        cr_assert_geq(zmq_msg_recv(&m, d, 0), 0);
+        n += !zmq_msg_more(&m);
+        zmq_msg_close(&m);
+    }
+    return n;
+}
+
+/* An output feeding two replicas, with real peers: once sink#0 is restored
+ * as having answered an earlier incarnation, round-robin sends everything
+ * to sink#1; and read_acks reports every first answer even one at a time
+ * (a buffer of 1), never the same receiver twice. */
+Test(runtime, an_output_skips_a_restored_replica_and_reports_each_first_answer)
+{
+    fresh_dir("rr");
+    static const char text[] = "digraph r {\n  graph [classes=4, dim=4];\n  src [kind=synth_source, dim=4];\n"
+                               "  sink [kind=file_sink, replicas=2];\n  src -> sink;\n}\n";
+    pf_graph *g = NULL;
+    cr_assert_eq(pf_graph_parse("r.dot", text, sizeof text - 1, &g, NULL), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_endpoint_prepare(dir), 0, "%s", pf_error_last());
+    void *z = zmq_ctx_new();
+    size_t src = (size_t)pf_graph_find(g, "src"), sink0 = g->nodes[pf_graph_find(g, "sink")].first_instance;
+    pf_outport *op = NULL;
+    cr_assert_eq(pf_outport_open(z, g, dir, src, 0, 0, NULL, &op), 0, "%s", pf_error_last());
+    char ep[PF_ENDPOINT_MAX];
+    cr_assert_eq(pf_endpoint_output(g, dir, src, 0, 0, 0, ep, sizeof ep), 0);
+    void *d0 = peer(z, ep, "sink#0/in"), *d1 = peer(z, ep, "sink#1/in");
+    cr_assert_eq(pf_outport_restore_answer(op, sink0), 0);
+    uint64_t ids[1] = {1};
+    float x[4] = {0};
+    Pf__Batch b = PF__BATCH__INIT;
+    b.n_ids = 1, b.ids = ids, b.n_x = 4, b.x = x, b.dim = 4;
+    for (int k = 0; k < 4; k++) cr_assert_eq(pf_outport_emit(op, PF_MSG_BATCH, &b, -1), 0);
+    for (int i = 0; i < 500 && pf_outport_queued(op); i++) { /* until sink#1 has connected */
+        pf_outport_flush(op, NULL);
+        pf_clock_sleep_ms(10);
+    }
+    cr_assert_eq(pf_outport_queued(op), 0, "sink#1 never took the batches");
+    cr_assert_eq(drain_count(d1, 500), 4, "sink#1 did not get all four batches");
+    cr_assert_eq(drain_count(d0, 100), 0, "the restored sink#0 got batches");
+    /* both answer an end-of-stream; a buffer of one reports them one call at a time */
+    pf_wire_header h = {PF_WIRE_MAGIC, PF_WIRE_VERSION, PF_MSG_EOS, 7, 0, 1};
+    uint8_t hdr[PF_WIRE_HEADER_SIZE], *eos = NULL;
+    size_t len = 0;
+    Pf__Eos e = PF__EOS__INIT;
+    pf_wire_header_encode(&h, hdr);
+    cr_assert_eq(pf_wire_encode(PF_MSG_EOS, &e, &eos, &len), 0);
+    for (int k = 0; k < 2; k++) {
+        void *d = k ? d1 : d0;
+        cr_assert_geq(zmq_send(d, hdr, sizeof hdr, ZMQ_SNDMORE), 0);
+        cr_assert_geq(zmq_send(d, eos, len, 0), 0);
+    }
+    free(eos);
+    uint32_t got[2] = {0}, one;
+    size_t n = 0;
+    for (int i = 0; i < 500 && n < 2; i++) {
+        size_t r = pf_outport_read_acks(op, &one, 1);
+        cr_assert_leq(r, 1);
+        if (r) got[n++] = one;
+        else pf_clock_sleep_ms(10);
+    }
+    cr_assert_eq(n, 2, "only %zu of the two first answers were reported", n);
+    cr_assert(got[0] != got[1] && got[0] + got[1] == 2 * sink0 + 1, "reported %u and %u", got[0], got[1]);
+    cr_assert_eq(pf_outport_read_acks(op, &one, 1), 0, "nothing more to report");
+    zmq_close(d0), zmq_close(d1);
     pf_outport_close(&op);
     zmq_ctx_term(z);
     pf_graph_destroy(&g);
