@@ -48,11 +48,27 @@ static int needs_value(int argc, char **argv, int i, const char *cmd, ...)
     return missing;
 }
 
-static pf_graph *load_graph(const char *path, const char *run_dir)
+/* Settings given with --set NODE.PARAM=VALUE, over the graph file's (graph.h). */
+#define MAX_SETS PF_RUN_MAX_SETS
+typedef struct sets {
+    const char *v[MAX_SETS];
+    size_t n;
+} sets;
+
+/* Take argv[i] == "--set" and its value into *st. 1 taken, 0 not a --set, -1 too many. */
+static int take_set(int argc, char **argv, int *i, sets *st, const char *cmd)
+{
+    if (strcmp(argv[*i], "--set") != 0 || *i + 1 >= argc) return 0;
+    if (st->n == MAX_SETS) return fprintf(stderr, "%s: at most %d --set\n", cmd, MAX_SETS), -1;
+    st->v[st->n++] = argv[++*i];
+    return 1;
+}
+
+static pf_graph *load_graph(const char *path, const char *run_dir, const sets *st)
 {
     pf_graph *g = NULL;
     pf_diags d = {0};
-    if (pf_graph_load(path, &g, &d) < 0) {
+    if (pf_graph_load_set(path, st ? st->v : NULL, st ? st->n : 0, &g, &d) < 0) {
         pf_diags_print(&d, stderr);
         if (d.n == 0) fprintf(stderr, "%s: %s\n", path, pf_error_last());
         pf_diags_fini(&d);
@@ -91,6 +107,11 @@ static const char run_help[] =
     "  --log-level LEVEL   debug, info (default), warn or error\n"
     "  --host HOST         run the nodes placed with host=HOST (default: the nodes\n"
     "                      without host= and those whose host= names this machine)\n"
+    "  --set NODE.PARAM=VALUE\n"
+    "                      a parameter for this run over the graph file's, checked like\n"
+    "                      it (graph.PARAM=VALUE for `graph [...]`); repeatable, e.g.\n"
+    "                      --set student.lr=0.002 --set graph.seed=1. Every node gets\n"
+    "                      them; give the same ones on every machine of the graph\n"
     "\n"
     "A second run in the same run directory is refused (run.lock holds its pid).\n"
     "\n"
@@ -102,8 +123,12 @@ static int cmd_run(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return fputs(run_help, stdout), 0;
     pf_run_opts o = {.progress = -1};
+    sets st = {0};
     for (int i = 1; i < argc; i++) {
-        if (needs_value(argc, argv, i, "pseudoflow run", "--run-dir", "--log-level", "--host", NULL)) return 2;
+        if (needs_value(argc, argv, i, "pseudoflow run", "--run-dir", "--log-level", "--host", "--set", NULL)) return 2;
+        int t = take_set(argc, argv, &i, &st, "pseudoflow run");
+        if (t < 0) return 2;
+        if (t) continue;
         if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) o.run_dir = argv[++i];
         else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) o.host = argv[++i];
         else if (strcmp(argv[i], "--progress") == 0) o.progress = 1;
@@ -122,8 +147,9 @@ static int cmd_run(int argc, char **argv)
     }
     if (!o.graph_path) return fprintf(stderr, "%s", run_help), 2;
     pf_kind_set_path_scope(o.host, NULL); /* check the files of the nodes this run starts */
-    pf_graph *g = load_graph(o.graph_path, o.run_dir);
+    pf_graph *g = load_graph(o.graph_path, o.run_dir, &st);
     if (!g) return 2;
+    o.sets = st.v, o.nsets = st.n;
     int rc = pf_supervisor_run(g, &o);
     if (rc < 0) fprintf(stderr, "pseudoflow run: %s\n", pf_error_last());
     pf_graph_destroy(&g);
@@ -143,6 +169,7 @@ static const char node_help[] =
     "\n"
     "options:\n"
     "  --run-dir DIR       as for `run` (must match the other nodes')\n"
+    "  --set NODE.PARAM=VALUE  as for `run` (the same as the other nodes')\n"
     "  --log-level LEVEL   debug, info (default), warn or error\n"
     "  --supervised        report stats to `pseudoflow run` (set by the supervisor)\n"
     "  --ended LIST        flat instance numbers that already finished (set by the supervisor)\n"
@@ -157,9 +184,14 @@ static int cmd_node(int argc, char **argv)
     if (wants_help(argc, argv)) return fputs(node_help, stdout), 0;
     const char *path = NULL, *spec = NULL, *ended = NULL;
     pf_node_opts o = {0};
+    sets st = {0};
     for (int i = 1; i < argc; i++) {
-        if (needs_value(argc, argv, i, "pseudoflow node", "--run-dir", "--ended", "--restarts", "--log-level", NULL))
+        if (needs_value(argc, argv, i, "pseudoflow node", "--run-dir", "--ended", "--restarts", "--log-level", "--set",
+                        NULL))
             return 2;
+        int t = take_set(argc, argv, &i, &st, "pseudoflow node");
+        if (t < 0) return 2;
+        if (t) continue;
         if (strcmp(argv[i], "--run-dir") == 0 && i + 1 < argc) o.run_dir = argv[++i];
         else if (strcmp(argv[i], "--supervised") == 0) o.supervised = 1;
         else if (strcmp(argv[i], "--ended") == 0 && i + 1 < argc) ended = argv[++i];
@@ -182,7 +214,7 @@ static int cmd_node(int argc, char **argv)
     char name[256];
     snprintf(name, sizeof name, "%.*s", (int)strcspn(spec, "#"), spec);
     pf_kind_set_path_scope(NULL, name); /* this node's files, wherever it is placed */
-    pf_graph *g = load_graph(path, o.run_dir);
+    pf_graph *g = load_graph(path, o.run_dir, &st);
     if (!g) return 2;
     size_t node;
     int inst, rc;
@@ -213,26 +245,40 @@ static int cmd_node(int argc, char **argv)
 }
 
 static const char check_help[] =
-    "usage: pseudoflow check GRAPH...\n"
+    "usage: pseudoflow check GRAPH... [--set NODE.PARAM=VALUE]...\n"
     "\n"
     "Validate graph files without starting anything: DOT syntax, kinds, parameter\n"
     "names, types and ranges, required parameters, ports, dangling inputs, cycles\n"
     "that do not pass through a feedback port, duplicate nodes. Prints every\n"
     "problem as FILE:LINE: node 'N': parameter 'P': what was expected.\n"
-    "Exits 0 when all graphs check, 2 otherwise.\n";
+    "--set checks each graph with these settings over its own, as `run --set`\n"
+    "would run it. Exits 0 when all graphs check, 2 otherwise.\n";
 
 static int cmd_check(int argc, char **argv)
 {
     if (wants_help(argc, argv)) return fputs(check_help, stdout), 0;
     if (argc < 2) return fprintf(stderr, "%s", check_help), 2;
-    for (int i = 1; i < argc; i++)
+    sets st = {0};
+    int ngraphs = 0;
+    for (int i = 1; i < argc; i++) {
+        if (needs_value(argc, argv, i, "pseudoflow check", "--set", NULL)) return 2;
+        int t = take_set(argc, argv, &i, &st, "pseudoflow check");
+        if (t < 0) return 2;
+        if (t) {
+            argv[i - 1] = argv[i] = NULL; /* not graphs */
+            continue;
+        }
         if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "pseudoflow check: unknown option '%s'\n\n%s", argv[i], check_help);
             return 2;
         }
+        ngraphs++;
+    }
+    if (!ngraphs) return fprintf(stderr, "%s", check_help), 2;
     int bad = 0;
     for (int i = 1; i < argc; i++) {
-        pf_graph *g = load_graph(argv[i], NULL);
+        if (!argv[i]) continue;
+        pf_graph *g = load_graph(argv[i], NULL, &st);
         if (!g) {
             bad = 1;
             continue;

@@ -545,6 +545,11 @@ done:
 
 int pf_graph_load(const char *path, pf_graph **out, pf_diags *diags)
 {
+    return pf_graph_load_set(path, NULL, 0, out, diags);
+}
+
+int pf_graph_load_set(const char *path, const char *const *sets, size_t nsets, pf_graph **out, pf_diags *diags)
+{
     *out = NULL;
     FILE *f = fopen(path, "rb");
     char *text = NULL;
@@ -576,7 +581,7 @@ out:
         if (diags && !diags->file) diags->file = strdup(path);
         if (diags) pf_diags_addf(diags, 0, NULL, NULL, "%s", why);
     }
-    if (rc == 0) rc = pf_graph_parse(path, text, len, out, diags);
+    if (rc == 0) rc = pf_graph_parse_set(path, text, len, sets, nsets, out, diags);
     free(text);
     return rc;
 }

@@ -114,6 +114,16 @@ typedef struct pf_diags {
  * (pf_graph_destroy) and the diags (pf_diags_fini). */
 int pf_graph_load(const char *path, pf_graph **out, pf_diags *diags);
 
+/* pf_graph_load with settings from the command line over the file's own
+ * (runtime/graph_set.c): each of sets[nsets] is "NODE.PARAM=VALUE" or
+ * "graph.PARAM=VALUE", checked like the file's attributes; a problem with
+ * one is reported at line 0 and names it ("--set NODE.PARAM=VALUE: ..."). */
+int pf_graph_load_set(const char *path, const char *const *sets, size_t nsets, pf_graph **out, pf_diags *diags);
+
+/* The same over text already in memory (pf_graph_parse when nsets is 0). */
+int pf_graph_parse_set(const char *path, const char *text, size_t len, const char *const *sets, size_t nsets,
+                       pf_graph **out, pf_diags *diags);
+
 /* The same from text in memory; `path` is only used in messages. */
 int pf_graph_parse(const char *path, const char *text, size_t len, pf_graph **out,
                    pf_diags *diags);

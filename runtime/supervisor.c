@@ -116,7 +116,7 @@ static int spawn(sup *s, child *c)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() == 1) _exit(1); /* the supervisor died before prctl took effect */
-        const char *argv[16];
+        const char *argv[16 + 2 * PF_RUN_MAX_SETS];
         int a = 0;
         argv[a++] = s->exe;
         argv[a++] = "node";
@@ -134,6 +134,10 @@ static int spawn(sup *s, child *c)
         if (s->o->log_level) {
             argv[a++] = "--log-level";
             argv[a++] = s->o->log_level;
+        }
+        for (size_t k = 0; k < s->o->nsets && k < PF_RUN_MAX_SETS; k++) { /* the graph as this run loaded it */
+            argv[a++] = "--set";
+            argv[a++] = s->o->sets[k];
         }
         argv[a] = NULL;
         execv(s->exe, (char *const *)argv);

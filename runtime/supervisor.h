@@ -28,6 +28,8 @@
 
 #include "runtime/graph.h"
 
+#define PF_RUN_MAX_SETS 64 /* --set settings a run passes on to its nodes */
+
 typedef struct pf_run_opts {
     const char *graph_path; /* passed to the children */
     const char *run_dir;    /* overrides the graph's run_dir when non-NULL */
@@ -35,6 +37,8 @@ typedef struct pf_run_opts {
     int progress;           /* -1 auto (on when stderr is a terminal), 0 off, 1 on */
     const char *log_level;  /* passed to children; NULL = theirs */
     const char *host;       /* run the nodes with host=HOST; NULL = the ones placed on this machine */
+    const char *const *sets; /* [nsets] "NODE.PARAM=VALUE" the graph was loaded with, passed to the children */
+    size_t nsets;
 } pf_run_opts;
 
 /* Run the graph's local instances to completion or until interrupted.

@@ -180,6 +180,37 @@ Test(cli, run_and_node_refuse_a_graph_that_does_not_check_with_exit_2)
     assert_err_has("broken_run.dot:2: node 'src': parameter 'n'");
 }
 
+/* --set gives a parameter for one run over the graph file's: every node
+ * process the run starts gets it (the source, a child process, stops at
+ * 37 samples, not the file's 100), check reports a bad one as itself, and
+ * one the graph needs can come from it alone. */
+Test(cli, set_gives_every_node_of_a_run_a_parameter_over_the_file)
+{
+    const char *path = TMP "/set.dot";
+    write_graph(path, "digraph s {\n  graph [classes=4, dim=4];\n  src [kind=synth_source, n=100, dim=4];\n"
+                      "  sink [kind=file_sink];\n  src -> sink;\n}\n");
+    cr_assert_eq(system("rm -rf '" TMP "/setrun'"), 0);
+    PF("run", path, "--run-dir", TMP "/setrun", "--no-progress", "--log-level", "warn", "--set", "src.n=37");
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+    char *tsv = pf_e2e_slurp(TMP "/setrun/sink#0.tsv");
+    cr_assert_not_null(tsv);
+    size_t lines = 0;
+    for (const char *c = tsv; *c; c++) lines += *c == '\n';
+    free(tsv);
+    cr_assert_eq(lines, 37, "the sink got %zu samples", lines);
+    PF("check", path, "--set", "src.n=-1", "--set", "bad");
+    cr_assert_eq(r.status, 2);
+    assert_err_has("set.dot: node 'src': parameter 'n': --set src.n=-1: -1 is outside");
+    assert_err_has("set.dot: --set bad: expected NODE.PARAM=VALUE or graph.PARAM=VALUE");
+    const char *needs = TMP "/needs.dot";
+    write_graph(needs, "digraph n {\n  graph [classes=4, dim=4];\n  src [kind=synth_source, dim=4];\n"
+                       "  t [kind=model_teacher];\n  k [kind=file_sink];\n  src -> t -> k;\n}\n");
+    PF("check", needs);
+    cr_assert_eq(r.status, 2);
+    PF("check", "--set", "t.path=/dev/null", needs);
+    cr_assert_eq(r.status, 0, "stderr:\n%s", r.err);
+}
+
 Test(cli, node_rejects_an_unknown_node_or_instance_with_exit_2)
 {
     const char *path = TMP "/two.dot";

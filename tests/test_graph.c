@@ -896,3 +896,67 @@ Test(graph, a_host_is_here_elsewhere_or_unresolvable)
     cr_assert_eq(pf_graph_host_is_here("far.invalid"), 0);
     cr_assert_eq(pf_graph_host_lookup("far.invalid", NULL), 0, "gai_err may be NULL");
 }
+
+/* ---- --set: parameters from the command line ------------------------------ */
+
+static int parse_set(const char *text, const char *const *sets, size_t n)
+{
+    pf_graph_destroy(&g);
+    pf_diags_fini(&d);
+    return pf_graph_parse_set("t.dot", text, strlen(text), sets, n, &g, &d);
+}
+
+static const char set_graph[] = "digraph s {\n"
+                                "  graph [seed=3];\n"
+                                "  src [kind=synth_source, n=100, dim=4];\n"
+                                "  t [kind=model_teacher];\n"
+                                "  k [kind=file_sink];\n"
+                                "  src -> t -> k;\n"
+                                "}\n";
+
+/* A setting wins over the file's value, reaches graph attributes, may give
+ * a required parameter the file leaves out, and keeps quotes in values. */
+Test(graph, a_set_overrides_the_file_and_may_supply_what_it_lacks)
+{
+    const char *sets[] = {"src.n=7", "graph.seed=11", "t.path=/dev/null", "k.path=a \"q\" b"};
+    int rc = parse_set(set_graph, sets, 4);
+    char *all = printed();
+    cr_assert_eq(rc, 0, "diags:\n%s", all);
+    free(all);
+    cr_assert_eq(cfg_int(&g->nodes[pf_graph_find(g, "src")], "n"), 7);
+    cr_assert_eq(cfg_int(&g->nodes[pf_graph_find(g, "src")], "dim"), 4, "the file's other values stay");
+    cr_assert_eq(g->cfg.seed, 11);
+    cr_assert_str_eq(cfg_str(&g->nodes[pf_graph_find(g, "t")], "path"), "/dev/null");
+    cr_assert_str_eq(cfg_str(&g->nodes[pf_graph_find(g, "k")], "path"), "a \"q\" b");
+    /* without the setting the teacher's required path is missing */
+    cr_assert_lt(parse_set(set_graph, sets, 0), 0);
+    diag_with("missing required parameter");
+}
+
+/* A bad setting is reported as itself, at line 0, never as a line of the
+ * file: a malformed one, one for a node the graph lacks, a bad value, an
+ * unknown parameter. */
+Test(graph, a_bad_set_is_reported_as_the_setting_it_is)
+{
+    const char *malformed[] = {"src.n", "n=3", ".n=3", "src.=3", "src.9n=3"};
+    for (size_t i = 0; i < 5; i++) {
+        cr_assert_lt(parse_set(set_graph, &malformed[i], 1), 0, "'%s' was accepted", malformed[i]);
+        char want[128];
+        snprintf(want, sizeof want, "--set %s: expected NODE.PARAM=VALUE or graph.PARAM=VALUE", malformed[i]);
+        assert_diag(diag_with("expected NODE.PARAM"), 0, NULL, NULL, want);
+    }
+    const char *nonode[] = {"tacher.path=/dev/null", "t.path=/dev/null"};
+    cr_assert_lt(parse_set(set_graph, nonode, 2), 0);
+    assert_diag(diag_with("there is no node"), 0, "tacher", NULL,
+                "--set tacher.path=/dev/null: there is no node 'tacher' in the graph");
+    const char *badval[] = {"src.n=-5", "t.path=/dev/null"};
+    cr_assert_lt(parse_set(set_graph, badval, 2), 0);
+    const pf_diag *x = diag_with("--set src.n=-5: ");
+    cr_assert_eq(x->line, 0);
+    cr_assert_str_eq(x->param, "n");
+    const char *unknown[] = {"src.m=5", "t.path=/dev/null"};
+    cr_assert_lt(parse_set(set_graph, unknown, 2), 0);
+    x = diag_with("--set src.m=5: unknown parameter");
+    cr_assert_eq(x->line, 0);
+    cr_assert_eq(d.n, 1, "only the setting is wrong");
+}
