@@ -19,11 +19,13 @@
 #include <string.h>
 
 /* Split "TARGET.PARAM=VALUE" (TARGET and PARAM non-empty, PARAM an
- * identifier, no quote in TARGET, no newline anywhere). 0 or -1. */
+ * identifier, no quote or backslash in TARGET, no newline anywhere, no
+ * backslash ending VALUE: it would escape the closing quote). 0 or -1. */
 static int split(const char *set, size_t *tlen, const char **param, size_t *plen, const char **value)
 {
     const char *eq = strchr(set, '='), *dot = eq ? memchr(set, '.', (size_t)(eq - set)) : NULL;
-    if (!dot || dot == set || dot + 1 == eq || strchr(set, '\n')) return -1;
+    size_t n = strlen(set);
+    if (!dot || dot == set || dot + 1 == eq || strchr(set, '\n') || set[n - 1] == '\\') return -1;
     for (const char *c = set; c < dot; c++)
         if (*c == '"' || *c == '\\') return -1;
     for (const char *c = dot + 1; c < eq; c++)

@@ -938,8 +938,8 @@ Test(graph, a_set_overrides_the_file_and_may_supply_what_it_lacks)
  * unknown parameter. */
 Test(graph, a_bad_set_is_reported_as_the_setting_it_is)
 {
-    const char *malformed[] = {"src.n", "n=3", ".n=3", "src.=3", "src.9n=3"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *malformed[] = {"src.n", "n=3", ".n=3", "src.=3", "src.9n=3", "k.path=a\\"};
+    for (size_t i = 0; i < 6; i++) {
         cr_assert_lt(parse_set(set_graph, &malformed[i], 1), 0, "'%s' was accepted", malformed[i]);
         char want[128];
         snprintf(want, sizeof want, "--set %s: expected NODE.PARAM=VALUE or graph.PARAM=VALUE", malformed[i]);
