@@ -34,6 +34,7 @@
 # KEEP_STORES=1, so a full table does not fill a disk.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/run_lib.sh
 BUILD=${1:-build}
 PF=$BUILD/pseudoflow
 [ -x "$PF" ] || { echo "fashion_table: no $PF; build first (cmake --build $BUILD)" >&2; exit 2; }
@@ -62,39 +63,26 @@ graph_for() {
 
 JOBS=${JOBS:-1}
 
-# run_one ROW SEED: one pipeline run, its line appended to $RES
+# run_one ROW-SEED: one pipeline run, its line appended to $RES
 run_one() {
-  dir=$OUT/$1-$2
+  row=${1%-*} seed=${1##*-}
+  dir=$OUT/$row-$seed
   rm -rf "$dir"
-  graph_for "$1" "$2" "$dir"
-  t0=$(date +%s.%N)
-  if "$PF" run "$dir.dot" --no-progress > "$dir.log" 2>&1; then
-    acc=$(sed -n 's/.*"test_n": [0-9]*, "accuracy": \([0-9.]*\).*/\1/p' "$dir/summary.json" 2>/dev/null || true)
-  else
-    acc=fail
-  fi
-  t1=$(date +%s.%N)
-  [ "${KEEP_STORES:-0}" = 1 ] || rm -rf "$dir/store"
-  wall=$(echo "$t1 $t0" | awk '{printf "%.0f", $1 - $2}')
-  echo "$1 $2 ${acc:-fail} $wall" >> "$RES"
-  echo "  $1 seed $2: accuracy ${acc:-fail}, ${wall} s" >&2
+  graph_for "$row" "$seed" "$dir"
+  pf_timed_run "$dir.dot" "$dir"
+  acc=fail
+  [ "$pf_ok" = 0 ] || acc=$(sed -n 's/.*"test_n": [0-9]*, "accuracy": \([0-9.]*\).*/\1/p' "$dir/summary.json" 2>/dev/null || true)
+  echo "$row $seed ${acc:-fail} $pf_wall" >> "$RES"
+  echo "  $row seed $seed: accuracy ${acc:-fail}, ${pf_wall} s" >&2
 }
 
-# Lane L of JOBS takes runs L, L + JOBS, L + 2 JOBS, ... in order.
-lane=0
-while [ "$lane" -lt "$JOBS" ]; do
-  (
-    k=0
-    for seed in $SEEDS; do
-      for row in $ROWS; do
-        [ $((k % JOBS)) -eq "$lane" ] && run_one "$row" "$seed"
-        k=$((k + 1))
-      done
-    done
-  ) &
-  lane=$((lane + 1))
+# every row of every seed, seed by seed
+items=""
+for seed in $SEEDS; do
+  for row in $ROWS; do items="$items $row-$seed"; done
 done
-wait
+# shellcheck disable=SC2086 # items are words
+pf_lanes "$JOBS" run_one $items
 
 sort -s -k2,2n "$RES" | awk -v rows="$ROWS" '
 BEGIN {

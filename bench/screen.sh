@@ -19,6 +19,7 @@
 # on Fashion-MNIST, is removed when the run ends unless KEEP_STORES=1.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/run_lib.sh
 [ $# -ge 2 ] || { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 NAME=$1
 EDITS=$2
@@ -46,8 +47,9 @@ run_one() {
     rm -rf "$d"
     sed -e "$EDITS" -e "s|^\(  graph .*\)seed=0\]|\1seed=$1, run_dir=\"$d\"]|" "$GRAPH" > "$d.dot"
     grep -q "run_dir=\"$d\"" "$d.dot" || { echo "screen: could not set the seed in $GRAPH" >&2; exit 1; }
-    t0=$(date +%s)
-    if "$PF" run "$d.dot" --no-progress > "$d.log" 2>&1; then
+    pf_timed_run "$d.dot" "$d"
+    acc=fail nll=- ece=- pp="- -" rp="- -"
+    if [ "$pf_ok" = 1 ]; then
         s=$d/summary.json
         acc=$(sed -n 's/.*"test_n": [0-9]*, "accuracy": \([0-9.]*\).*/\1/p' "$s")
         nll=$(sed -n 's/.*"nll": \([0-9.]*\).*/\1/p' "$s" | head -1)
@@ -55,27 +57,13 @@ run_one() {
         num='[0-9]*, "accepted": [0-9]*, "coverage": \([0-9.]*\), "known": [0-9]*, "precision": \([0-9.]*\)'
         pp=$(sed -n "s/.*\"pseudo\": {\"decided\": $num.*/\2 \1/p" "$s")
         rp=$(sed -n "s/.*\"recent\": {\"decided\": $num.*/\2 \1/p" "$s")
-    else
-        acc=fail nll=- ece=- pp="- -" rp="- -"
     fi
-    wall=$(($(date +%s) - t0))
-    [ "${KEEP_STORES:-0}" = 1 ] || rm -rf "$d/store"
-    echo "$1 ${acc:-fail} ${nll:--} ${ece:--} ${pp:-- -} ${rp:-- -} $wall" >> "$RES"
+    echo "$1 ${acc:-fail} ${nll:--} ${ece:--} ${pp:-- -} ${rp:-- -} $pf_wall" >> "$RES"
     echo "  $NAME seed $1: accuracy ${acc:-fail}" >&2
 }
 
-lane=0
-while [ "$lane" -lt "$JOBS" ]; do
-    (
-        k=0
-        for seed in $SEEDS; do
-            [ $((k % JOBS)) -eq "$lane" ] && run_one "$seed"
-            k=$((k + 1))
-        done
-    ) &
-    lane=$((lane + 1))
-done
-wait
+# shellcheck disable=SC2086 # seeds are words
+pf_lanes "$JOBS" run_one $SEEDS
 
 echo "$NAME: $GRAPH with '$EDITS'"
 sort -n "$RES" | awk '

@@ -681,23 +681,36 @@ Test(runtime, the_end_of_stream_record_keeps_whole_lines_only)
     cr_assert_eq(pf_end_record_reset(path), 0, "resetting a missing record is fine");
 }
 
+/* In-process: a graph src -> sink (sink with `replicas` instances) in a
+ * fresh dir named `test`, and src's output opened on a new context *z. */
+static pf_outport *open_src_output(const char *test, int replicas, pf_graph **g, void **z)
+{
+    fresh_dir(test);
+    char text[256];
+    snprintf(text, sizeof text,
+             "digraph r {\n  graph [classes=4, dim=4];\n  src [kind=synth_source, dim=4];\n"
+             "  sink [kind=file_sink, replicas=%d];\n  src -> sink;\n}\n", replicas);
+    *g = NULL;
+    cr_assert_eq(pf_graph_parse("r.dot", text, strlen(text), g, NULL), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_endpoint_prepare(dir), 0, "%s", pf_error_last());
+    *z = zmq_ctx_new();
+    pf_outport *op = NULL;
+    cr_assert_eq(pf_outport_open(*z, *g, dir, (size_t)pf_graph_find(*g, "src"), 0, 0, NULL, &op), 0, "%s",
+                 pf_error_last());
+    cr_assert_not_null(op);
+    return op;
+}
+
 /* A restarted sender's output, told that a receiver answered an earlier
  * incarnation's end-of-stream (pf_outport_restore_answer): that receiver
  * may have exited, so a message only it could take is dropped instead of
  * waiting forever, no end-of-stream is queued for it, and no answer awaited. */
 Test(runtime, an_output_restored_with_an_answer_no_longer_waits_for_that_receiver)
 {
-    fresh_dir("restore");
-    static const char text[] = "digraph r {\n  graph [classes=4, dim=4];\n  src [kind=synth_source, dim=4];\n"
-                               "  sink [kind=file_sink];\n  src -> sink;\n}\n";
-    pf_graph *g = NULL;
-    cr_assert_eq(pf_graph_parse("r.dot", text, sizeof text - 1, &g, NULL), 0, "%s", pf_error_last());
-    cr_assert_eq(pf_endpoint_prepare(dir), 0, "%s", pf_error_last());
-    void *z = zmq_ctx_new();
-    pf_outport *op = NULL;
+    pf_graph *g;
+    void *z;
+    pf_outport *op = open_src_output("restore", 1, &g, &z);
     size_t src = (size_t)pf_graph_find(g, "src"), sink = (size_t)pf_graph_find(g, "sink");
-    cr_assert_eq(pf_outport_open(z, g, dir, src, 0, 0, NULL, &op), 0, "%s", pf_error_last());
-    cr_assert_not_null(op);
     uint64_t ids[2] = {1, 2};
     float x[8] = {0};
     Pf__Batch b = PF__BATCH__INIT;
@@ -751,16 +764,10 @@ static int drain_count(void *d, int ms)
  * (a buffer of 1), never the same receiver twice. */
 Test(runtime, an_output_skips_a_restored_replica_and_reports_each_first_answer)
 {
-    fresh_dir("rr");
-    static const char text[] = "digraph r {\n  graph [classes=4, dim=4];\n  src [kind=synth_source, dim=4];\n"
-                               "  sink [kind=file_sink, replicas=2];\n  src -> sink;\n}\n";
-    pf_graph *g = NULL;
-    cr_assert_eq(pf_graph_parse("r.dot", text, sizeof text - 1, &g, NULL), 0, "%s", pf_error_last());
-    cr_assert_eq(pf_endpoint_prepare(dir), 0, "%s", pf_error_last());
-    void *z = zmq_ctx_new();
+    pf_graph *g;
+    void *z;
+    pf_outport *op = open_src_output("rr", 2, &g, &z);
     size_t src = (size_t)pf_graph_find(g, "src"), sink0 = g->nodes[pf_graph_find(g, "sink")].first_instance;
-    pf_outport *op = NULL;
-    cr_assert_eq(pf_outport_open(z, g, dir, src, 0, 0, NULL, &op), 0, "%s", pf_error_last());
     char ep[PF_ENDPOINT_MAX];
     cr_assert_eq(pf_endpoint_output(g, dir, src, 0, 0, 0, ep, sizeof ep), 0);
     void *d0 = peer(z, ep, "sink#0/in"), *d1 = peer(z, ep, "sink#1/in");
