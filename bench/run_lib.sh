@@ -6,7 +6,8 @@
 #                           the run unless KEEP_STORES=1 (about 250 MB a
 #                           Fashion-MNIST run: a table or screen would fill a disk)
 #   pf_lanes JOBS FN ITEM...  calls "FN ITEM" for every item, JOBS at a time:
-#                           lane L takes items L, L + JOBS, ... in order
+#                           lane L takes items L, L + JOBS, ... in order;
+#                           fails (and says so) when a lane did
 
 pf_timed_run() {
     t0=$(date +%s.%N)
@@ -19,16 +20,20 @@ pf_timed_run() {
 pf_lanes() {
     lanes=$1 fn=$2
     shift 2
-    lane=0
+    lane=0 pids=""
     while [ "$lane" -lt "$lanes" ]; do
         (
             k=0
             for item in "$@"; do
-                [ $((k % lanes)) -eq "$lane" ] && "$fn" "$item"
+                if [ $((k % lanes)) -eq "$lane" ]; then "$fn" "$item"; fi
                 k=$((k + 1))
             done
         ) &
+        pids="$pids $!"
         lane=$((lane + 1))
     done
-    wait
+    failed=0
+    for p in $pids; do wait "$p" || failed=1; done
+    [ "$failed" = 0 ] || echo "a lane stopped early: the figures below miss its runs" >&2
+    return "$failed"
 }

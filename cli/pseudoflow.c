@@ -259,33 +259,32 @@ static int cmd_check(int argc, char **argv)
     if (wants_help(argc, argv)) return fputs(check_help, stdout), 0;
     if (argc < 2) return fprintf(stderr, "%s", check_help), 2;
     sets st = {0};
+    const char **graphs = calloc((size_t)argc, sizeof *graphs);
     int ngraphs = 0;
+    if (!graphs) return fprintf(stderr, "pseudoflow check: out of memory\n"), 1;
     for (int i = 1; i < argc; i++) {
-        if (needs_value(argc, argv, i, "pseudoflow check", "--set", NULL)) return 2;
-        int t = take_set(argc, argv, &i, &st, "pseudoflow check");
-        if (t < 0) return 2;
-        if (t) {
-            argv[i - 1] = argv[i] = NULL; /* not graphs */
-            continue;
-        }
+        int t = needs_value(argc, argv, i, "pseudoflow check", "--set", NULL) ? -1 : take_set(argc, argv, &i, &st,
+                                                                                              "pseudoflow check");
+        if (t < 0) return free(graphs), 2;
+        if (t) continue;
         if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "pseudoflow check: unknown option '%s'\n\n%s", argv[i], check_help);
-            return 2;
+            return free(graphs), 2;
         }
-        ngraphs++;
+        graphs[ngraphs++] = argv[i];
     }
-    if (!ngraphs) return fprintf(stderr, "%s", check_help), 2;
+    if (!ngraphs) return free(graphs), fprintf(stderr, "%s", check_help), 2;
     int bad = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!argv[i]) continue;
-        pf_graph *g = load_graph(argv[i], NULL, &st);
+    for (int i = 0; i < ngraphs; i++) {
+        pf_graph *g = load_graph(graphs[i], NULL, &st);
         if (!g) {
             bad = 1;
             continue;
         }
-        printf("%s: ok (%zu nodes, %zu edges, %zu processes)\n", argv[i], g->nnodes, g->nedges, g->ninstances);
+        printf("%s: ok (%zu nodes, %zu edges, %zu processes)\n", graphs[i], g->nnodes, g->nedges, g->ninstances);
         pf_graph_destroy(&g);
     }
+    free(graphs);
     return bad ? 2 : 0;
 }
 

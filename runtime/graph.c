@@ -21,6 +21,7 @@
  */
 #include "runtime/graph.h"
 #include "runtime/dot.h"
+#include "runtime/graph_set.h"
 #include "runtime/error.h"
 
 #include <ctype.h>
@@ -501,6 +502,12 @@ static void check(checker *ps)
 
 int pf_graph_parse(const char *path, const char *text, size_t len, pf_graph **out, pf_diags *diags)
 {
+    return pf_graph_parse_set(path, text, len, NULL, 0, out, diags);
+}
+
+int pf_graph_parse_set(const char *path, const char *text, size_t len, const char *const *sets, size_t nsets,
+                       pf_graph **out, pf_diags *diags)
+{
     pf_diags local = {0};
     pf_diags *d = diags ? diags : &local;
     size_t first = d->n;
@@ -515,6 +522,7 @@ int pf_graph_parse(const char *path, const char *text, size_t len, pf_graph **ou
     }
     if ((rc = pf_params_defaults(pf_graph_params, &ck.g->cfg)) < 0) goto done;
     if ((rc = pf_dot_parse(&dot, text, len, d)) < 0) goto done;
+    if ((rc = pf_graph_sets_apply(&dot, sets, nsets, d)) < 0) goto done;
     if (!(ck.bad = calloc(ck.g->nnodes + 1, sizeof *ck.bad))) {
         rc = PF_ENOMEM;
         goto done;
@@ -525,6 +533,7 @@ int pf_graph_parse(const char *path, const char *text, size_t len, pf_graph **ou
     else if (d->n > first)
         rc = PF_EINVAL;
 done:
+    if (pf_graph_sets_relabel(d, first, sets, nsets) < 0) rc = PF_ENOMEM;
     sort_diags(d, first);
     free(ck.bad);
     pf_dot_fini(&dot);

@@ -115,9 +115,10 @@ typedef struct pf_diags {
 int pf_graph_load(const char *path, pf_graph **out, pf_diags *diags);
 
 /* pf_graph_load with settings from the command line over the file's own
- * (runtime/graph_set.c): each of sets[nsets] is "NODE.PARAM=VALUE" or
- * "graph.PARAM=VALUE", checked like the file's attributes; a problem with
- * one is reported at line 0 and names it ("--set NODE.PARAM=VALUE: ..."). */
+ * (runtime/graph_set.h): each of sets[nsets] is "NODE.PARAM=VALUE" or
+ * "graph.PARAM=VALUE" for a node the file has, checked like the file's
+ * attributes; a problem with one is reported at line 0 and names it
+ * ("--set NODE.PARAM=VALUE: ..."). */
 int pf_graph_load_set(const char *path, const char *const *sets, size_t nsets, pf_graph **out, pf_diags *diags);
 
 /* The same over text already in memory (pf_graph_parse when nsets is 0). */

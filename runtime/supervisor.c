@@ -135,7 +135,7 @@ static int spawn(sup *s, child *c)
             argv[a++] = "--log-level";
             argv[a++] = s->o->log_level;
         }
-        for (size_t k = 0; k < s->o->nsets && k < PF_RUN_MAX_SETS; k++) { /* the graph as this run loaded it */
+        for (size_t k = 0; k < s->o->nsets; k++) { /* the graph as this run loaded it (at most PF_RUN_MAX_SETS) */
             argv[a++] = "--set";
             argv[a++] = s->o->sets[k];
         }
@@ -449,6 +449,8 @@ static void stop_all(sup *s)
 
 int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
 {
+    if (o->nsets > PF_RUN_MAX_SETS) /* the children would run another graph than this one */
+        return pf_errorf(PF_EINVAL, "%zu --set settings; at most %d reach the nodes", o->nsets, PF_RUN_MAX_SETS);
     sup s = {0};
     int rc = 0;
     s.lock_fd = -1;
