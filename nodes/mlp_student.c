@@ -64,11 +64,10 @@
  * a sample's first visit starts from t = 0, no term). Early in training the
  * clean samples dominate those predictions, so the term holds a row near
  * what the student predicted before it could memorize a wrong pseudo-label.
- * The targets live in a table of elr_rows samples (open addressing by id,
- * ELR_PROBES probes; when all are taken the least recently trained sample
- * is forgotten, counted as elr_evicted; a row whose probes all hold rows of
- * the same step gets no term, elr_no_slot), so a stream of any length uses
- * fixed memory. They are not checkpointed: a restarted student rebuilds
+ * The targets live in a table of elr_rows samples (nodes/id_table.h: when
+ * an id's slots are taken the least recently trained sample is forgotten,
+ * counted as elr_evicted; a row whose slots all hold rows of the same step
+ * gets no term, elr_no_slot), so a stream of any length uses fixed memory. They are not checkpointed: a restarted student rebuilds
  * them (at elr_beta 0.7 a target is mostly its last three visits).
  * Unlike the paper's code, which first moves t towards the current
  * prediction and then takes the term, t here is updated after the step:
@@ -101,6 +100,7 @@
  */
 #include "models/loss.h"
 #include "models/mlp.h"
+#include "nodes/id_table.h"
 #include "nodes/learner.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -112,7 +112,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ELR_PROBES 8 /* slots tried per id: at the default load (< 0.5) a longer run is rare */
 
 typedef struct student_cfg {
     pf_learner_cfg l;
@@ -216,12 +215,7 @@ typedef struct student {
     size_t vcap;
     int32_t *pred;
     size_t pcap;
-    /* ELR (elr > 0): running targets by sample id, [ecap] slots of [classes] */
-    uint64_t *ekey, *eused; /* id and the step that last used each slot */
-    uint8_t *efull;
-    float *et;
-    size_t ecap;
-    unsigned ebits; /* ecap = 2^ebits */
+    pf_id_table elr; /* ELR (elr > 0): running targets by sample id, rows of [classes]; cap 0 = off */
     /* ... and one step's: targets [tcap, classes], lambda [tcap], probs [tcap, classes], slot [tcap] */
     float *tt, *tl, *tp;
     size_t *tslot;
@@ -310,16 +304,7 @@ static int build(student *s, uint32_t dim, uint32_t classes)
     }
     if (!resumed && s->cfg.init && s->cfg.init[0] && (rc = warm_start(s)) < 0) return rc;
     if (s->cfg.ema > 0 && (rc = pf_mlp_clone(s->L.model, &s->avg)) < 0) return rc;
-    if (s->cfg.elr > 0) {
-        size_t cap = 16;
-        s->ebits = 4;
-        while (cap < (size_t)s->cfg.elr_rows) cap *= 2, s->ebits++;
-        s->ekey = calloc(cap, sizeof *s->ekey), s->eused = calloc(cap, sizeof *s->eused);
-        s->efull = calloc(cap, 1), s->et = calloc(cap * classes, sizeof *s->et);
-        if (!s->ekey || !s->eused || !s->efull || !s->et)
-            return pf_errorf(PF_ENOMEM, "mlp_student: out of memory for %zu ELR targets", cap);
-        s->ecap = cap;
-    }
+    if (s->cfg.elr > 0 && (rc = pf_id_table_init(&s->elr, (size_t)s->cfg.elr_rows, classes)) < 0) return rc;
     return 0;
 }
 
@@ -482,39 +467,6 @@ static int all_finite(const float *v, size_t n)
     return 1;
 }
 
-/* ELR: the slot of sample id in the target table, claimed (t = 0) when it
- * is not there: the first free one of its ELR_PROBES probes, else the least
- * recently used of them, but never one a row of this step holds (two
- * samples would then share a target). SIZE_MAX when every probe is held by
- * this step: the row gets no term (a table far smaller than a minibatch).
- * Without deletions, a free probe means the id is absent. */
-static size_t elr_slot(student *s, pf_ctx *ctx, uint64_t id, uint64_t step)
-{
-    /* Fibonacci hashing (the product's top bits): sequential ids, the usual
-     * kind, land about 0.618 * ecap apart, so they never cluster */
-    size_t mask = s->ecap - 1, first = (size_t)((id * 0x9E3779B97F4A7C15ull) >> (64 - s->ebits)), victim = SIZE_MAX;
-    for (size_t k = 0; k < ELR_PROBES; k++) {
-        size_t j = (first + k) & mask;
-        if (!s->efull[j]) {
-            victim = j;
-            break;
-        }
-        if (s->ekey[j] == id) {
-            s->eused[j] = step;
-            return j;
-        }
-        if (s->eused[j] != step && (victim == SIZE_MAX || s->eused[j] < s->eused[victim])) victim = j;
-    }
-    if (victim == SIZE_MAX) {
-        pf_ctx_count(ctx, "elr_no_slot", 1);
-        return SIZE_MAX;
-    }
-    if (s->efull[victim]) pf_ctx_count(ctx, "elr_evicted", 1);
-    s->efull[victim] = 1, s->ekey[victim] = id, s->eused[victim] = step;
-    memset(s->et + victim * s->classes, 0, s->classes * sizeof *s->et);
-    return victim;
-}
-
 /* ELR terms of a step: pseudo-labeled rows among the first m (the weight > 0
  * rows, ids in bid) get lambda * w and their running target; every other
  * row (given labels, the consistency, VAT and entmin rows) none. Returns
@@ -526,9 +478,15 @@ static size_t elr_rows(student *s, pf_ctx *ctx, size_t m, size_t rows)
     for (size_t i = 0; i < rows; i++) {
         s->tslot[i] = SIZE_MAX, s->tl[i] = 0.0f;
         if (i >= m || !s->bu[i] || !(s->bw[i] > 0)) continue;
-        if ((s->tslot[i] = elr_slot(s, ctx, s->bid[i], step)) == SIZE_MAX) continue;
+        int evicted;
+        s->tslot[i] = pf_id_table_slot(&s->elr, s->bid[i], step, &evicted);
+        if (evicted) pf_ctx_count(ctx, "elr_evicted", 1);
+        if (s->tslot[i] == SIZE_MAX) {
+            pf_ctx_count(ctx, "elr_no_slot", 1);
+            continue;
+        }
         s->tl[i] = (float)s->cfg.elr * s->tw[i];
-        memcpy(s->tt + i * c, s->et + s->tslot[i] * c, c * sizeof *s->tt); /* rows with lambda 0 are not read */
+        memcpy(s->tt + i * c, pf_id_table_row(&s->elr, s->tslot[i]), c * sizeof *s->tt); /* lambda 0: not read */
         k++;
     }
     return k;
@@ -541,7 +499,7 @@ static void elr_update(student *s, size_t m)
     size_t c = s->classes;
     for (size_t i = 0; i < m; i++) {
         if (s->tslot[i] == SIZE_MAX) continue;
-        float *t = s->et + s->tslot[i] * c;
+        float *t = pf_id_table_row(&s->elr, s->tslot[i]);
         pf_loss_elr_target(s->tp + i * c, c, (float)s->cfg.elr_beta, t);
         memcpy(s->tt + i * c, t, c * sizeof *t);
     }
@@ -563,7 +521,7 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
         GROW(s->tsoft, rows * c, "a training step");
         GROW(s->tw, rows, "a training step");
         GROW(s->ty, rows, "a training step");
-        if (s->ecap) {
+        if (s->elr.cap) {
             GROW(s->tt, rows * c, "a training step");
             GROW(s->tp, rows * c, "a training step");
             GROW(s->tl, rows, "a training step");
@@ -599,7 +557,7 @@ static int train_rows(student *s, pf_ctx *ctx, size_t m)
         if ((rc = pf_optim_set_lr(s->L.opt, (float)(s->cfg.l.lr * f))) < 0) return rc;
     }
     if (nent) memcpy(s->tx + (sup + nvat) * d, s->vx, nv * d * sizeof *s->tx); /* clean rows, every step */
-    pf_mlp_elr elr = {s->tt, s->tl, s->tp}, *elrp = s->ecap ? &elr : NULL;
+    pf_mlp_elr elr = {s->tt, s->tl, s->tp}, *elrp = s->elr.cap ? &elr : NULL;
     size_t nelr = elrp ? elr_rows(s, ctx, m, rows) : 0;
     for (int64_t k = 0; k < s->cfg.steps; k++) {
         double loss;
@@ -757,7 +715,7 @@ static void student_stop(void **state, pf_ctx *ctx)
     pf_learner_fini(&s->L);
     pf_mlp_destroy(&s->avg);
     free(s->bx), free(s->bsoft), free(s->bw), free(s->by), free(s->bu), free(s->bid);
-    free(s->ekey), free(s->eused), free(s->efull), free(s->et);
+    pf_id_table_fini(&s->elr);
     free(s->tt), free(s->tl), free(s->tp), free(s->tslot);
     free(s->vx), free(s->vg);
     free(s->tx), free(s->tsoft), free(s->tw), free(s->ty), free(s->pred);
