@@ -17,6 +17,13 @@
 #define NAME_FIELD "%161s"
 _Static_assert(PF_END_RECORD_NAME_MAX + 1 == 161, "NAME_FIELD must read one byte past PF_END_RECORD_NAME_MAX");
 
+int pf_end_record_path(const char *run_dir, const char *instance, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/%s.ended", run_dir, instance);
+    if (n < 0 || (size_t)n >= cap) return pf_errorf(PF_ERANGE, "run_dir '%s' too long for %s's record", run_dir, instance);
+    return 0;
+}
+
 int pf_end_record_reset(const char *path)
 {
     if (unlink(path) == 0 || errno == ENOENT) return 0;

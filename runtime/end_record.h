@@ -20,9 +20,16 @@
 #ifndef PF_END_RECORD_H
 #define PF_END_RECORD_H
 
+#include <stddef.h>
+
 /* Longest port or instance name a line may hold: node names are at most
  * PF_NODE_NAME_MAX (graph.h) and port names are short, so "NAME#I" fits. */
 #define PF_END_RECORD_NAME_MAX 160
+
+/* The record of instance `instance` ("NAME#I") in run_dir:
+ * "<run_dir>/NAME#I.ended" into buf. Returns 0, or PF_ERANGE when it does
+ * not fit. */
+int pf_end_record_path(const char *run_dir, const char *instance, char *buf, size_t cap);
 
 /* Remove the record (a first start: an earlier run's lines must not count).
  * Returns 0, or PF_EIO with the reason (a missing file is not an error). */

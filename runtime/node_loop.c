@@ -609,14 +609,14 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
     if (opts && opts->ended) memcpy(ctx->ended, opts->ended, g->ninstances);
     snprintf(ctx->name, sizeof ctx->name, "%s#%d", gn->name, instance);
     snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", (opts && opts->run_dir) ? opts->run_dir : g->cfg.run_dir);
-    snprintf(ctx->ended_path, sizeof ctx->ended_path, "%s/%s.ended", ctx->run_dir, ctx->name);
+    if ((rc = pf_end_record_path(ctx->run_dir, ctx->name, ctx->ended_path, sizeof ctx->ended_path)) < 0) goto out;
     ctx->limits = (pf_wire_limits){PF_WIRE_MAX_BYTES, (uint32_t)g->cfg.dim, (uint32_t)g->cfg.classes};
     pf_log_set_ident(ctx->name);
     /* a first start by hand (`pseudoflow node`): an earlier run's record must not count
      * (under the supervisor, which removes it before the start, this finds nothing) */
     int restarts = opts ? opts->restarts : 0;
     if (restarts == 0 && (rc = pf_end_record_reset(ctx->ended_path)) < 0) goto out;
-    if ((rc = pf_inject_parse(getenv("PF_FAULT"), ctx->name, opts ? opts->restarts : 0, &ctx->fault)) < 0)
+    if ((rc = pf_inject_parse(getenv("PF_FAULT"), ctx->name, restarts, &ctx->fault)) < 0)
         goto out;
 
     struct sigaction sa = {0};

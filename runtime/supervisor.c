@@ -100,8 +100,8 @@ static int spawn(sup *s, child *c)
          * earlier run here must not reach a restart of this one, even if
          * the first incarnation dies before it could remove it itself. */
         char record[sizeof s->run_dir + sizeof spec + 8];
-        snprintf(record, sizeof record, "%s/%s.ended", s->run_dir, spec);
-        int rc = pf_end_record_reset(record);
+        int rc = pf_end_record_path(s->run_dir, spec, record, sizeof record);
+        if (rc == 0) rc = pf_end_record_reset(record);
         if (rc < 0) return rc;
     }
     size_t len = 0;
