@@ -135,7 +135,7 @@ int pf_loss_xent(const float *z, size_t n, size_t classes, const int32_t *target
     return 0;
 }
 
-int pf_loss_elr_add(const float *z, size_t n, size_t classes, const float *t, const float *lambda,
+int pf_loss_elr_add(const float *s, size_t n, size_t classes, const float *t, const float *lambda,
                     float *dz, double *loss)
 {
     double total = 0.0;
@@ -144,7 +144,7 @@ int pf_loss_elr_add(const float *z, size_t n, size_t classes, const float *t, co
         if (!(lam >= 0.0) || !isfinite(lam))
             return pf_errorf(PF_EINVAL, "elr: sample %zu: lambda %g is not finite and >= 0", i, lam);
         if (lam == 0.0) continue;
-        const float *zi = z + i * classes, *ti = t + i * classes;
+        const float *si = s + i * classes, *ti = t + i * classes;
         double tsum = 0.0;
         for (size_t c = 0; c < classes; c++) {
             if (!(ti[c] >= 0.0f) || !isfinite(ti[c]))
@@ -152,33 +152,20 @@ int pf_loss_elr_add(const float *z, size_t n, size_t classes, const float *t, co
             tsum += ti[c];
         }
         if (tsum > 1.0 + 1e-4) return pf_errorf(PF_EINVAL, "elr: sample %zu: target sums to %g > 1", i, tsum);
-        float mx = zi[0];
-        for (size_t c = 1; c < classes; c++) mx = zi[c] > mx ? zi[c] : mx;
-        double sum = 0.0; /* s_c = exp(z_c - max) / sum, recomputed per pass (O(C), next to O(C·H) GEMMs) */
-        for (size_t c = 0; c < classes; c++) sum += exp((double)(zi[c] - mx));
         /* <p, t> over the clamped p; the clamp bounds 1 - <p, t> away from 0 */
         double dot = 0.0;
-        for (size_t c = 0; c < classes; c++) {
-            double sc = exp((double)(zi[c] - mx)) / sum;
-            double pc = fmin(fmax(sc, (double)PF_ELR_CLAMP), 1.0 - (double)PF_ELR_CLAMP);
-            dot += pc * ti[c];
-        }
+        for (size_t c = 0; c < classes; c++) dot += fmin(fmax(si[c], PF_ELR_CLAMP), 1.0 - PF_ELR_CLAMP) * ti[c];
         double gap = 1.0 - dot;
         total += lam * log(gap);
         if (!dz) continue;
         /* g_k = -t_k·1[unclamped]/gap; dz_j += (lam/n)·s_j·(g_j − Σ_k s_k g_k) */
         double sg = 0.0;
-        for (size_t c = 0; c < classes; c++) {
-            double sc = exp((double)(zi[c] - mx)) / sum;
-            int live = sc > (double)PF_ELR_CLAMP && sc < 1.0 - (double)PF_ELR_CLAMP;
-            sg += live ? sc * -ti[c] / gap : 0.0;
-        }
+        for (size_t c = 0; c < classes; c++)
+            if (si[c] > PF_ELR_CLAMP && si[c] < 1.0f - PF_ELR_CLAMP) sg += (double)si[c] * -ti[c] / gap;
         double coef = lam / (double)n;
         for (size_t c = 0; c < classes; c++) {
-            double sc = exp((double)(zi[c] - mx)) / sum;
-            int live = sc > (double)PF_ELR_CLAMP && sc < 1.0 - (double)PF_ELR_CLAMP;
-            double g = live ? -ti[c] / gap : 0.0;
-            dz[i * classes + c] += (float)(coef * sc * (g - sg));
+            double g = si[c] > PF_ELR_CLAMP && si[c] < 1.0f - PF_ELR_CLAMP ? -ti[c] / gap : 0.0;
+            dz[i * classes + c] += (float)(coef * si[c] * (g - sg));
         }
     }
     double r = total / (double)n;

@@ -66,9 +66,10 @@ int pf_loss_xent(const float *z, size_t n, size_t classes, const int32_t *target
                  const float *soft, const float *weights, float T, float *dz, double *loss);
 
 /* Early-learning regularization (ELR; Liu et al. 2020, METHODS.md): for
- * logits z [n, classes] and running targets t [n, classes] (no gradient
- * through them), with p = clamp(softmax(z), PF_ELR_CLAMP, 1 - PF_ELR_CLAMP)
- * elementwise as the paper's code does,
+ * s = softmax(z) [n, classes] of logits z at T = 1 (pf_loss_softmax; the
+ * caller has it, so it is not computed again) and running targets t
+ * [n, classes] (no gradient through them), with p = clamp(s, PF_ELR_CLAMP,
+ * 1 - PF_ELR_CLAMP) elementwise as the paper's code does,
  *
  *     R   = (1/n) Σ_i lambda_i · log(1 − <p_i, t_i>)
  *     dR/dz_ij = (lambda_i/n) · s_ij · (g_ij − Σ_k s_ik g_ik),
@@ -82,7 +83,7 @@ int pf_loss_xent(const float *z, size_t n, size_t classes, const int32_t *target
  * row is not read); t rows: finite, >= 0, sum <= 1. Errors: PF_EINVAL (a
  * bad lambda or t row), PF_ERANGE (R not finite). */
 #define PF_ELR_CLAMP 1e-4f
-int pf_loss_elr_add(const float *z, size_t n, size_t classes, const float *t, const float *lambda,
+int pf_loss_elr_add(const float *s, size_t n, size_t classes, const float *t, const float *lambda,
                     float *dz, double *loss);
 
 /* The ELR running target update: t <- beta·t + (1 − beta)·p̂ with p̂ the

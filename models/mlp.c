@@ -498,9 +498,11 @@ int pf_mlp_loss_grad_elr(pf_mlp *m, const float *x, size_t n, const int32_t *tar
     /* dZ_L [n, C] = (w_i·T/n)·(s·Σq − q): models/loss.h. */
     float *dz = m->delta[0], *dnext = m->delta[1];
     rc = pf_loss_xent(m->logits, n, C, targets, soft, weights, T, dz, loss);
-    if (rc == 0 && elr) rc = pf_loss_elr_add(m->logits, n, C, elr->targets, elr->lambda, dz, loss);
+    if (rc == 0 && elr) {
+        pf_loss_softmax(m->logits, n, C, 1.0f, elr->probs_out); /* the term's p, and the caller's */
+        rc = pf_loss_elr_add(elr->probs_out, n, C, elr->targets, elr->lambda, dz, loss);
+    }
     if (rc < 0) return pf_error_wrap(rc, "mlp: ");
-    if (elr && elr->probs_out) pf_loss_softmax(m->logits, n, C, 1.0f, elr->probs_out);
 
     for (size_t l = L; l >= 1; l--) {
         int in = (int)m->sizes[l - 1], nout = (int)m->sizes[l];

@@ -186,8 +186,8 @@ int pf_mlp_loss_grad(pf_mlp *m, const float *x, size_t n, const int32_t *targets
 typedef struct pf_mlp_elr {
     const float *targets; /* [n, classes] running targets t_i */
     const float *lambda;  /* [n] weight of each row's term; 0 = none */
-    float *probs_out;     /* [n, classes] or NULL: softmax (T = 1) of the step's own logits,
-                           * before the update, for the caller's target update */
+    float *probs_out;     /* [n, classes]: gets the softmax (T = 1) of the step's own logits, before
+                           * the update: the term's p, and the caller's for its target update */
 } pf_mlp_elr;
 
 /* pf_mlp_loss_grad plus the ELR term (elr NULL: exactly pf_mlp_loss_grad).

@@ -352,25 +352,27 @@ Test(mlp, elr_term_and_gradient_match_hand_computed_values)
      * g = -t / (2/3) = (-0.75, -0.75, 0), sum_k s_k g_k = -0.5, so
      * dz = (1/3)(g + 0.5) = (-1/12, -1/12, 1/6): the logits of t's classes go up. */
     float z[6] = {0, 0, 0, 1, 2, 3}, t[6] = {0.5f, 0.5f, 0, NAN, NAN, NAN}, lam[2] = {1.0f, 0.0f};
-    float dz[6] = {0.25f, 0, 0, 0, 0, 0}; /* added to, not overwritten */
+    float dz[6] = {0.25f, 0, 0, 0, 0, 0}, s[6]; /* dz: added to, not overwritten */
     double loss = 1.0;
-    cr_assert_eq(pf_loss_elr_add(z, 2, 3, t, lam, dz, &loss), 0, "%s", pf_error_last());
+    pf_loss_softmax(z, 2, 3, 1.0f, s);
+    cr_assert_eq(pf_loss_elr_add(s, 2, 3, t, lam, dz, &loss), 0, "%s", pf_error_last());
     cr_assert_float_eq(loss, 1.0 + log(2.0 / 3.0) / 2.0, 1e-6, "the mean over both rows, added");
     cr_assert_float_eq(dz[0], 0.25f - 1.0f / 24, 1e-6);
     cr_assert_float_eq(dz[1], -1.0f / 24, 1e-6);
     cr_assert_float_eq(dz[2], 1.0f / 12, 1e-6);
     for (int k = 3; k < 6; k++) cr_assert_eq(dz[k], 0.0f, "a row with lambda 0 has no term (its NaN t is not read)");
     /* a clamped class (p < 1e-4) gets no pull from its target mass */
-    float zc[3] = {0, 0, -20}, tc[3] = {0, 0, 1}, dzc[3] = {0};
+    float zc[3] = {0, 0, -20}, tc[3] = {0, 0, 1}, dzc[3] = {0}, sc[3];
     double lc = 0;
-    cr_assert_eq(pf_loss_elr_add(zc, 1, 3, tc, lam, dzc, &lc), 0);
+    pf_loss_softmax(zc, 1, 3, 1.0f, sc);
+    cr_assert_eq(pf_loss_elr_add(sc, 1, 3, tc, lam, dzc, &lc), 0);
     cr_assert_float_eq(lc, log(1.0 - 1e-4), 1e-6, "<p, t> uses the clamped p");
     cr_assert_eq(dzc[0], 0.0f);
     cr_assert_eq(dzc[2], 0.0f);
     /* bad inputs */
     float bad_lam[1] = {-1.0f}, big_t[3] = {0.7f, 0.7f, 0};
-    cr_assert_eq(pf_loss_elr_add(z, 1, 3, t, bad_lam, NULL, &loss), PF_EINVAL);
-    cr_assert_eq(pf_loss_elr_add(z, 1, 3, big_t, lam, NULL, &loss), PF_EINVAL);
+    cr_assert_eq(pf_loss_elr_add(s, 1, 3, t, bad_lam, NULL, &loss), PF_EINVAL);
+    cr_assert_eq(pf_loss_elr_add(s, 1, 3, big_t, lam, NULL, &loss), PF_EINVAL);
 }
 
 Test(mlp, elr_target_is_a_running_mean_of_clamped_renormalized_predictions)
@@ -398,12 +400,11 @@ Test(mlp, elr_gradient_matches_finite_differences)
     float t[6 * 3] = {0.6f, 0.3f, 0.1f, 0.1f, 0.1f, 0.7f, 0.3f, 0.3f, 0.3f,
                       0, 0, 0, 0.2f, 0.5f, 0.2f, 0.1f, 0.1f, 0.1f};
     float lam[6] = {3.0f, 1.5f, 0.5f, 0.0f, 2.0f, 1.0f}, probs[6 * 3];
-    pf_mlp_elr elr = {t, lam, NULL};
+    pf_mlp_elr elr = {t, lam, probs};
     double err = grad_check_masked(m, x, 6, y, q, w, 1.0f, 0.0f, 0, &elr);
     cr_assert_lt(err, 1e-2, "relative error %g", err);
     double with, without;
     const float *g;
-    elr.probs_out = probs;
     cr_assert_eq(pf_mlp_loss_grad_elr(m, x, 6, y, q, w, 1.0f, &elr, &with, &g), 0);
     cr_assert_eq(pf_mlp_loss_grad(m, x, 6, y, q, w, 1.0f, &without, &g), 0);
     cr_assert_lt(with, without - 0.1, "log(1 - <p, t>) < 0 adds a negative term");
