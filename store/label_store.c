@@ -1,5 +1,7 @@
 /*
- * label_store.c - the LMDB label store; the only file that includes lmdb.h.
+ * label_store.c - the LMDB label store: opening, transactions and writes
+ * (reads and iteration: label_store_read.c; with label_store_lmdb.h, the
+ * only files that include lmdb.h).
  *
  * One environment (a directory) per run, six named databases. Keys of
  * `samples`, `truth`, `labels` and `models` are 64-bit big-endian ids, so
@@ -22,7 +24,7 @@
  * with mdb_env_set_mapsize(env, 0). Commits stay synchronous (no MDB_NOSYNC):
  * at-least-once delivery acks a sample only once it is on disk.
  */
-#include "store/label_store.h"
+#include "store/label_store_lmdb.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -42,36 +44,16 @@
 #define MAX_GROW_TRIES 40   /* doublings before giving up: 64 KiB * 2^40 is far past any disk */
 #define MAX_RESIZE_TRIES 16 /* MDB_MAP_RESIZED retries; each adopts the writer's newest size */
 
-struct pf_label_store {
-    MDB_env *env;
-    MDB_dbi samples, truth, labels, state, models, meta;
-    uint32_t dim, classes;
-    int readonly;
-    int unlocked;        /* read without lock.mdb: see env_open_readonly */
-    size_t sample_bytes; /* pf_label_record_sample_size(dim) */
-    char *path;
-};
-
-#define put_u32 pf_label_record_put_u32
-#define put_u64 pf_label_record_put_u64
-#define get_u32 pf_label_record_get_u32
-#define get_u64 pf_label_record_get_u64
-#define key_encode pf_label_record_put_key
-
-static uint64_t key_decode(const MDB_val *k)
-{
-    return pf_label_record_get_key(k->mv_data, k->mv_size);
-}
-
-static int label_decode(const pf_label_store *s, const MDB_val *v, uint64_t id, pf_label_record *r)
+int pf_label_store_decode_label(const pf_label_store *s, const MDB_val *v, uint64_t id,
+                                pf_label_record *r)
 {
     if (pf_label_record_decode(v->mv_data, v->mv_size, id, r) == 0) return 0;
     return pf_errorf(PF_ESTORE, "store '%s': damaged label record for id %llu (%zu bytes)", s->path,
                      (unsigned long long)id, v->mv_size);
 }
 
-static int sample_decode(const pf_label_store *s, const MDB_val *v, uint64_t id,
-                         pf_label_sample *out, float *x_out)
+int pf_label_store_decode_sample(const pf_label_store *s, const MDB_val *v, uint64_t id,
+                                 pf_label_sample *out, float *x_out)
 {
     if (pf_label_record_decode_sample(v->mv_data, v->mv_size, s->dim, id, out, x_out) == 0)
         return 0;
@@ -94,22 +76,25 @@ static void space_note(const char *path, const char *op, int rc, char *buf, size
     struct statvfs fs;
     int write = !strcmp(op, "commit") || !strcmp(op, "put");
     buf[0] = 0;
-    if (write && (rc == EIO || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) && statvfs(path, &fs) == 0) {
+    if (write && (rc == EIO || rc == ENOSPC || rc == EDQUOT || rc == EFBIG) &&
+        statvfs(path, &fs) == 0) {
         uint64_t room = (uint64_t)fs.f_bavail * fs.f_frsize;
-        snprintf(buf, cap, " (%llu MiB free on its file system%s)", (unsigned long long)(room >> 20),
+        snprintf(buf, cap, " (%llu MiB free on its file system%s)",
+                 (unsigned long long)(room >> 20),
                  room < FULL_DISK_BYTES ? ": the disk is full" : "");
     }
 }
 
-static int lmdb_fail(const pf_label_store *s, int rc, const char *op, const char *db)
+int pf_label_store_fail(const pf_label_store *s, int rc, const char *op, const char *db)
 {
     char note[128];
     space_note(s->path, op, rc, note, sizeof note);
-    return pf_errorf(PF_ESTORE, "store '%s': lmdb %s '%s': %s%s", s->path, op, db, mdb_strerror(rc), note);
+    return pf_errorf(PF_ESTORE, "store '%s': lmdb %s '%s': %s%s", s->path, op, db, mdb_strerror(rc),
+                     note);
 }
 
 /* Begin a transaction, adopting a map another process has grown. */
-static int txn_begin(pf_label_store *s, unsigned flags, MDB_txn **txn)
+int pf_label_store_txn_begin(pf_label_store *s, unsigned flags, MDB_txn **txn)
 {
     int rc = 0;
     for (int i = 0; i < MAX_RESIZE_TRIES; i++) {
@@ -173,7 +158,8 @@ static int put(pf_label_store *s, MDB_txn *txn, MDB_dbi dbi, const char *db, MDB
 }
 
 /* mdb_get: 0 found, 1 not found, or a PF_E* code. */
-static int get(pf_label_store *s, MDB_txn *txn, MDB_dbi dbi, const char *db, MDB_val *k, MDB_val *v)
+int pf_label_store_get_val(pf_label_store *s, MDB_txn *txn, MDB_dbi dbi, const char *db, MDB_val *k,
+                           MDB_val *v)
 {
     int rc = mdb_get(txn, dbi, k, v);
     if (rc == 0) return 0;
@@ -581,7 +567,7 @@ int pf_label_store_put_model(pf_label_store *s, uint64_t version, const void *by
     return run_write(s, write_one, &p);
 }
 
-static int check_key(const pf_label_store *s, const char *key)
+int pf_label_store_check_key(const pf_label_store *s, const char *key)
 {
     size_t n = key ? strlen(key) : 0;
     if (n == 0 || n > PF_LABEL_STATE_KEY_MAX)
@@ -613,7 +599,7 @@ struct counter_add {
     uint64_t value;
 };
 
-static int read_counter(pf_label_store *s, MDB_txn *txn, const char *key, uint64_t *value)
+int pf_label_store_read_counter(pf_label_store *s, MDB_txn *txn, const char *key, uint64_t *value)
 {
     MDB_val k = {strlen(key), (void *)key}, v;
     int rc = get(s, txn, s->state, "state", &k, &v);
@@ -652,244 +638,4 @@ int pf_label_store_add_counter(pf_label_store *s, const char *key, int64_t delta
     if ((rc = run_write(s, write_counter, &c)) < 0) return rc;
     if (value) *value = c.value;
     return 0;
-}
-
-/* ----------------------------------------------------------------- reads */
-
-int pf_label_store_get_sample(pf_label_store *s, uint64_t id, pf_label_sample *out, float *x_out)
-{
-    MDB_txn *txn = NULL;
-    uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
-    if (rc < 0) return rc;
-    key_encode(kb, id);
-    if ((rc = get(s, txn, s->samples, "samples", &k, &v)) < 0) goto done;
-    if (rc == 1) {
-        rc = pf_errorf(PF_ENOTFOUND, "store '%s': no sample with id %llu", s->path,
-                       (unsigned long long)id);
-        goto done;
-    }
-    if ((rc = sample_decode(s, &v, id, out, x_out)) < 0) goto done;
-    if ((rc = get(s, txn, s->truth, "truth", &k, &v)) < 0) goto done;
-    if (rc == 0 && v.mv_size == 4) out->truth = (int32_t)get_u32(v.mv_data);
-    rc = 0;
-done:
-    mdb_txn_abort(txn);
-    return rc;
-}
-
-int pf_label_store_get_label(pf_label_store *s, uint64_t id, pf_label_record *out)
-{
-    MDB_txn *txn = NULL;
-    uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
-    if (rc < 0) return rc;
-    key_encode(kb, id);
-    if ((rc = get(s, txn, s->labels, "labels", &k, &v)) < 0) goto done;
-    if (rc == 1)
-        rc = pf_errorf(PF_ENOTFOUND, "store '%s': no decision for id %llu", s->path,
-                       (unsigned long long)id);
-    else
-        rc = label_decode(s, &v, id, out);
-done:
-    mdb_txn_abort(txn);
-    return rc;
-}
-
-/* Copy an LMDB value out to malloc'd memory (at least 1 byte, so 0-length works). */
-static int copy_out(pf_label_store *s, const MDB_val *v, void **bytes, size_t *len)
-{
-    void *p = malloc(v->mv_size ? v->mv_size : 1);
-    if (!p)
-        return pf_errorf(PF_ENOMEM, "store '%s': out of memory (%zu bytes)", s->path, v->mv_size);
-    if (v->mv_size) memcpy(p, v->mv_data, v->mv_size);
-    *bytes = p;
-    *len = v->mv_size;
-    return 0;
-}
-
-int pf_label_store_get_model(pf_label_store *s, uint64_t version, void **bytes, size_t *len,
-                             uint64_t *version_out)
-{
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
-    if (rc < 0) return rc;
-    if ((rc = mdb_cursor_open(txn, s->models, &cur)) != 0) {
-        rc = lmdb_fail(s, rc, "cursor", "models");
-        goto done;
-    }
-    key_encode(kb, version);
-    rc = mdb_cursor_get(cur, &k, &v, version == 0 ? MDB_LAST : MDB_SET_KEY);
-    if (rc == MDB_NOTFOUND) {
-        rc = version ? pf_errorf(PF_ENOTFOUND, "store '%s': no model version %llu", s->path,
-                                 (unsigned long long)version)
-                     : pf_errorf(PF_ENOTFOUND, "store '%s': no model stored yet", s->path);
-        goto done;
-    }
-    if (rc) {
-        rc = lmdb_fail(s, rc, "get", "models");
-        goto done;
-    }
-    if (version_out) *version_out = key_decode(&k);
-    rc = copy_out(s, &v, bytes, len);
-done:
-    if (cur) mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
-    return rc;
-}
-
-int pf_label_store_get_state(pf_label_store *s, const char *key, void **bytes, size_t *len)
-{
-    MDB_txn *txn = NULL;
-    int rc = check_key(s, key);
-    if (rc < 0) return rc;
-    if ((rc = txn_begin(s, MDB_RDONLY, &txn)) < 0) return rc;
-    MDB_val k = {strlen(key), (void *)key}, v;
-    if ((rc = get(s, txn, s->state, "state", &k, &v)) < 0) goto done;
-    if (rc == 1)
-        rc = pf_errorf(PF_ENOTFOUND, "store '%s': no state '%s'", s->path, key);
-    else
-        rc = copy_out(s, &v, bytes, len);
-done:
-    mdb_txn_abort(txn);
-    return rc;
-}
-
-int pf_label_store_get_counter(pf_label_store *s, const char *key, uint64_t *value)
-{
-    MDB_txn *txn = NULL;
-    int rc = check_key(s, key);
-    if (rc < 0) return rc;
-    if ((rc = txn_begin(s, MDB_RDONLY, &txn)) < 0) return rc;
-    rc = read_counter(s, txn, key, value);
-    mdb_txn_abort(txn);
-    return rc;
-}
-
-int pf_label_store_counts(pf_label_store *s, pf_label_counts *out)
-{
-    MDB_txn *txn = NULL;
-    MDB_stat st;
-    MDB_dbi dbis[] = {s->samples, s->truth, s->labels, s->models, s->state};
-    uint64_t *dst[] = {&out->samples, &out->truth, &out->decided, &out->models, &out->state};
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
-    if (rc < 0) return rc;
-    for (int i = 0; i < 5; i++) {
-        if ((rc = mdb_stat(txn, dbis[i], &st)) != 0) {
-            rc = lmdb_fail(s, rc, "stat", "all");
-            break;
-        }
-        *dst[i] = st.ms_entries;
-    }
-    mdb_txn_abort(txn);
-    return rc;
-}
-
-/* ------------------------------------------------------------- iteration */
-
-/* A cursor that follows the sample cursor through a second id-keyed database. */
-struct follow {
-    MDB_cursor *cur;
-    uint64_t id; /* current key; UINT64_MAX once past the end */
-    MDB_val v;
-};
-
-static int follow_step(pf_label_store *s, struct follow *f, MDB_cursor_op op, const char *db)
-{
-    MDB_val k = f->v; /* for MDB_SET_RANGE, set by the caller */
-    int rc = mdb_cursor_get(f->cur, &k, &f->v, op);
-    if (rc == MDB_NOTFOUND) {
-        f->id = UINT64_MAX;
-        return 0;
-    }
-    if (rc) return lmdb_fail(s, rc, "cursor", db);
-    f->id = key_decode(&k);
-    return 0;
-}
-
-/* Move f to the first key >= id; returns 1 when it sits exactly on id. */
-static int follow_to(pf_label_store *s, struct follow *f, uint64_t id, const char *db)
-{
-    while (f->id < id) {
-        int rc = follow_step(s, f, MDB_NEXT, db);
-        if (rc < 0) return rc;
-    }
-    return f->id == id;
-}
-
-static int follow_open(pf_label_store *s, MDB_txn *txn, MDB_dbi dbi, uint64_t from, uint8_t kb[8],
-                       struct follow *f, const char *db)
-{
-    int rc = mdb_cursor_open(txn, dbi, &f->cur);
-    if (rc) {
-        f->cur = NULL;
-        return lmdb_fail(s, rc, "cursor", db);
-    }
-    key_encode(kb, from);
-    f->v = (MDB_val){8, kb};
-    return follow_step(s, f, MDB_SET_RANGE, db);
-}
-
-static int is_wanted(const pf_label_store_query *q, const pf_label_record *rec)
-{
-    if (!q->undecided_only || !rec) return 1;
-    return rec->teacher_version < q->stale_teacher_below ||
-           rec->confidence < q->stale_confidence_below;
-}
-
-int pf_label_store_each(pf_label_store *s, const pf_label_store_query *q,
-                        pf_label_store_visit_fn fn, void *ctx)
-{
-    static const pf_label_store_query all = {0};
-    MDB_txn *txn = NULL;
-    struct follow smp = {0}, lab = {0}, tru = {0};
-    uint8_t k1[8], k2[8], k3[8];
-    float *x = NULL;
-    size_t visits = 0;
-    int rc;
-
-    if (!q) q = &all;
-    if (q->with_embeddings && !(x = malloc((size_t)s->dim * sizeof *x + 1)))
-        return pf_errorf(PF_ENOMEM, "store '%s': out of memory", s->path);
-    if ((rc = txn_begin(s, MDB_RDONLY, &txn)) < 0) goto done;
-    uint64_t from = q->from_id ? q->from_id : 1;
-    if ((rc = follow_open(s, txn, s->samples, from, k1, &smp, "samples")) < 0 ||
-        (rc = follow_open(s, txn, s->labels, from, k2, &lab, "labels")) < 0 ||
-        (rc = follow_open(s, txn, s->truth, from, k3, &tru, "truth")) < 0)
-        goto done;
-    while (smp.id != UINT64_MAX && (q->limit == 0 || visits < q->limit)) {
-        pf_label_sample sample;
-        pf_label_record rec;
-        const pf_label_record *recp = NULL;
-        if ((rc = follow_to(s, &lab, smp.id, "labels")) < 0) goto done;
-        if (rc == 1) {
-            if ((rc = label_decode(s, &lab.v, smp.id, &rec)) < 0) goto done;
-            recp = &rec;
-        }
-        if (is_wanted(q, recp)) {
-            if ((rc = sample_decode(s, &smp.v, smp.id, &sample, x)) < 0) goto done;
-            if ((rc = follow_to(s, &tru, smp.id, "truth")) < 0) goto done;
-            if (rc == 1 && tru.v.mv_size == 4) sample.truth = (int32_t)get_u32(tru.v.mv_data);
-            visits++;
-            rc = fn(&sample, recp, ctx);
-            if (rc != 0) {
-                rc = rc > 0 ? 0 : rc;
-                goto done;
-            }
-        }
-        if ((rc = follow_step(s, &smp, MDB_NEXT, "samples")) < 0) goto done;
-    }
-    rc = 0;
-done:
-    if (tru.cur) mdb_cursor_close(tru.cur);
-    if (lab.cur) mdb_cursor_close(lab.cur);
-    if (smp.cur) mdb_cursor_close(smp.cur);
-    if (txn) mdb_txn_abort(txn);
-    free(x);
-    return rc;
 }
