@@ -607,7 +607,7 @@ int pf_node_run(const pf_graph *g, size_t node, int instance, const pf_node_opts
         goto out;
     }
     if (opts && opts->ended) memcpy(ctx->ended, opts->ended, g->ninstances);
-    snprintf(ctx->name, sizeof ctx->name, "%s#%d", gn->name, instance);
+    pf_graph_instance_name(g, gn->first_instance + (size_t)instance, ctx->name, sizeof ctx->name);
     snprintf(ctx->run_dir, sizeof ctx->run_dir, "%s", (opts && opts->run_dir) ? opts->run_dir : g->cfg.run_dir);
     if ((rc = pf_end_record_path(ctx->run_dir, ctx->name, ctx->ended_path, sizeof ctx->ended_path)) < 0) goto out;
     ctx->limits = (pf_wire_limits){PF_WIRE_MAX_BYTES, (uint32_t)g->cfg.dim, (uint32_t)g->cfg.classes};

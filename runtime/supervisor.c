@@ -89,11 +89,16 @@ static void on_signal(int sig)
     got_signal = sig;
 }
 
+/* "NAME#I", as every process names the instance (pf_graph_instance_name). */
+static void child_name(const sup *s, const child *c, char *buf, size_t len)
+{
+    pf_graph_instance_name(s->g, s->g->nodes[c->node].first_instance + (size_t)c->instance, buf, len);
+}
+
 static int spawn(sup *s, child *c)
 {
-    const pf_gnode *n = &s->g->nodes[c->node];
     char spec[256], ended[8192] = "", restarts[32];
-    snprintf(spec, sizeof spec, "%s#%d", n->name, c->instance);
+    child_name(s, c, spec, sizeof spec);
     snprintf(restarts, sizeof restarts, "%d", c->restarts);
     if (c->restarts == 0) {
         /* The instance's end-of-stream record (runtime/end_record.h) of an
@@ -146,11 +151,6 @@ static int spawn(sup *s, child *c)
     }
     c->pid = pid;
     return 0;
-}
-
-static void child_name(const sup *s, const child *c, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s#%d", s->g->nodes[c->node].name, c->instance);
 }
 
 /* Take <run_dir>/run.lock, or say which run holds it. */
