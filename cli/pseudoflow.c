@@ -112,6 +112,12 @@ static const char run_help[] =
     "                      it (graph.PARAM=VALUE for `graph [...]`); repeatable, e.g.\n"
     "                      --set student.lr=0.002 --set graph.seed=1. Every node gets\n"
     "                      them; give the same ones on every machine of the graph\n"
+    "  --resume            continue the run that stopped in this run directory (a crash,\n"
+    "                      a reboot, Ctrl-C): each node starts as a restart, keeps its\n"
+    "                      record of the end-of-stream it had received and answered, and\n"
+    "                      so does not wait for peers on other machines that have ended.\n"
+    "                      Without it a run begins those records anew (stores, checkpoints\n"
+    "                      and source cursors are picked up either way)\n"
     "\n"
     "A second run in the same run directory is refused (run.lock holds its pid).\n"
     "\n"
@@ -133,6 +139,7 @@ static int cmd_run(int argc, char **argv)
         else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) o.host = argv[++i];
         else if (strcmp(argv[i], "--progress") == 0) o.progress = 1;
         else if (strcmp(argv[i], "--no-progress") == 0) o.progress = 0;
+        else if (strcmp(argv[i], "--resume") == 0) o.resume = 1;
         else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             o.log_level = argv[++i];
             if (set_log_level(o.log_level) < 0) return 2;

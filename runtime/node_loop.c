@@ -29,7 +29,9 @@
  * that has everything and may have exited (pf_outport_restore_answer). That
  * is what lets an instance restart after a peer on another machine has
  * ended and exited. A first start (restarts = 0) removes the record of an
- * earlier run in the same directory before anything else can fail.
+ * earlier run in the same directory before anything else can fail; `run
+ * --resume` starts every instance of a machine whose whole run stopped as
+ * a restart (restarts 1), so each keeps and reads its record.
  *
  * PUB/SUB drops what is published before a subscription arrives (ZeroMQ's
  * slow joiner). A node with pubsub outputs that starts FLUSHING less than

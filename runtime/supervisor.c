@@ -99,8 +99,10 @@ static int spawn(sup *s, child *c)
 {
     char spec[256], ended[8192] = "", restarts[32];
     child_name(s, c, spec, sizeof spec);
-    snprintf(restarts, sizeof restarts, "%d", c->restarts);
-    if (c->restarts == 0) {
+    /* Resumed, the first start is a restart of the incarnation that ran before this supervisor
+     * stopped; c->restarts stays this run's count, which max_restarts bounds. */
+    snprintf(restarts, sizeof restarts, "%d", c->restarts + (s->o->resume ? 1 : 0));
+    if (c->restarts == 0 && !s->o->resume) {
         /* The instance's end-of-stream record (runtime/end_record.h) of an
          * earlier run here must not reach a restart of this one, even if
          * the first incarnation dies before it could remove it itself. */
@@ -507,8 +509,9 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
-    PF_INFO("running graph '%s' from %s: %zu nodes, %zu processes, run dir %s", g->name, o->graph_path,
-            g->nnodes, s.nkids, s.run_dir);
+    PF_INFO("%s graph '%s' from %s: %zu nodes, %zu processes, run dir %s", o->resume ? "resuming" : "running",
+            g->name, o->graph_path, g->nnodes, s.nkids, s.run_dir);
+    if (o->resume) PF_INFO("every instance starts as a restart and keeps its end-of-stream record (--resume)");
     s.t0 = s.prev_ms = pf_clock_mono_ms();
     uint64_t next_progress = s.t0 + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS), next_control = s.t0;
     for (;;) {

@@ -39,6 +39,8 @@ typedef struct pf_run_opts {
     const char *host;       /* run the nodes with host=HOST; NULL = the ones placed on this machine */
     const char *const *sets; /* [nsets] "NODE.PARAM=VALUE" the graph was loaded with, passed to the children */
     size_t nsets;
+    int resume; /* continue a stopped run: every instance starts as a restart and keeps its end-of-stream
+                 * record (runtime/end_record.h), so peers elsewhere that ended need not run again */
 } pf_run_opts;
 
 /* Run the graph's local instances to completion or until interrupted.

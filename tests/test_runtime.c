@@ -645,6 +645,65 @@ Test(runtime, a_node_restarted_after_its_upstream_on_another_machine_ended_compl
     assert_ids(seen, 2000, 1);
 }
 
+/* The same two machines, but the sampler's whole machine stops: with
+ * max_restarts=0 its one failure, in a replay pass after the source's
+ * end-of-stream, ends that machine's run. Without the acks edge the source
+ * ends as soon as the sampler has answered its end-of-stream (with it, it
+ * would wait for the sampler's acks to end), so the source's machine has
+ * finished and does not run again. `run --resume` on the sampler's machine
+ * starts every instance there as a restart that keeps its record, so the
+ * sampler counts the source's end-of-stream it had answered instead of
+ * waiting for a source that is gone, and the resumed run completes with
+ * every id decided in the store the first run left. (Started again without
+ * --resume, the same machine begins new records and waits: checked by
+ * hand, it was still waiting when stopped after 30 s.) */
+Test(runtime, a_whole_machine_run_resumed_after_its_peer_ended_completes)
+{
+    fresh_dir("resume_host");
+    char text[1024];
+    snprintf(text, sizeof text,
+             "digraph split {\n"
+             "  graph [classes=4, seed=3, dim=8, batch=32, base_port=%d, max_restarts=0];\n"
+             "  src     [kind=synth_source, n=2000, dim=8, labeled=200, host=\"127.0.0.1\"];\n"
+             "  sampler [kind=sampler, unlabeled_ratio=0, epochs=4, host=\"localhost\"];\n"
+             "  teacher [kind=mlp_teacher, hidden=\"\", warmup_epochs=2, host=\"localhost\"];\n"
+             "  filter  [kind=filter, tau=0.5, host=\"localhost\"];\n"
+             "  src -> sampler -> teacher -> filter;\n"
+             "  filter  -> sampler [port=labels];\n"
+             "}\n",
+             10050 + (int)(getpid() % 100) * 100);
+    write_file("g.dot", text);
+    char graph[512], a_dir[400], b_dir[400], path[512];
+    snprintf(graph, sizeof graph, "%s/g.dot", dir);
+    snprintf(a_dir, sizeof a_dir, "%s/a", dir);
+    snprintf(b_dir, sizeof b_dir, "%s/b", dir);
+    const char *b_args[] = {"run", graph, "--run-dir", b_dir, "--no-progress", "--host", "localhost", NULL};
+    const char *a_args[] = {"run", graph, "--run-dir", a_dir, "--no-progress", "--host", "127.0.0.1", NULL};
+    pid_t b = start("b.log", "sampler#0:exit_after=150", b_args);
+    pid_t a = start("a.log", NULL, a_args);
+    int rc = wait_exit(b);
+    snprintf(path, sizeof path, "%s/b.log", dir);
+    char *log = pf_e2e_slurp(path);
+    cr_assert_eq(rc, 1, "the sampler's machine should have failed; exit %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "has failed 1 times (max_restarts=0)"), "log:\n%s", log);
+    free(log);
+    cr_assert_eq(wait_exit(a), 0, "the source's machine failed");
+    const char *resume_args[] = {"run", graph, "--run-dir", b_dir, "--no-progress", "--host", "localhost",
+                                 "--resume", NULL};
+    rc = wait_exit(start("b2.log", NULL, resume_args));
+    snprintf(path, sizeof path, "%s/b2.log", dir);
+    log = pf_e2e_slurp(path);
+    cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "resuming graph 'split'"), "log:\n%s", log);
+    cr_assert(strstr(log, "before this restart: 1 end-of-stream received"), "log:\n%s", log);
+    cr_assert(strstr(log, "run finished"), "log:\n%s", log);
+    free(log);
+    snprintf(rdir, sizeof rdir, "%s/b", dir);
+    static unsigned seen[2001];
+    cr_assert_eq(read_store_decided(seen, 2000), 2000);
+    assert_ids(seen, 2000, 1);
+}
+
 static int collect_line(void *ctx, const char *way, const char *port, const char *instance)
 {
     char *out = ctx;
