@@ -77,6 +77,7 @@ typedef struct pf_mlp_counters {
     uint64_t samples_seen; /* training samples seen (pf_mlp_train_step adds n) */
     uint64_t preq_seen;    /* prequential (test-then-train) counts, kept by the student */
     uint64_t preq_correct;
+    uint64_t fit_rows;     /* labeled rows of a teacher's last fit, kept in its checkpoints */
 } pf_mlp_counters;
 
 /* ---- lifecycle ---------------------------------------------------------- */

@@ -90,6 +90,7 @@ void pf_mlp_to_proto(const pf_mlp *m, Pf__Model *out)
     out->samples_seen = c.samples_seen;
     out->preq_seen = c.preq_seen;
     out->preq_correct = c.preq_correct;
+    out->fit_rows = c.fit_rows;
 }
 
 static int check_proto(const Pf__Model *msg)
@@ -144,7 +145,8 @@ int pf_mlp_from_proto(const Pf__Model *msg, pf_mlp **out)
                          .steps = msg->steps,
                          .samples_seen = msg->samples_seen,
                          .preq_seen = msg->preq_seen,
-                         .preq_correct = msg->preq_correct};
+                         .preq_correct = msg->preq_correct,
+                         .fit_rows = msg->fit_rows};
     pf_mlp_set_counters(m, &c);
     *out = m;
     return 0;

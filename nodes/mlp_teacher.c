@@ -24,6 +24,19 @@
  * per snapshot). Its `version` (sent with every batch as teacher_version)
  * counts fits and snapshot updates.
  *
+ * Checkpoints (resume=1): after every fit, and at most once a second
+ * while it trains between fits or follows snapshots, the teacher saves its
+ * model, temperature, version and the size of its last fit to
+ * <run_dir>/<instance>.ckpt.pfm (pf_mlp_save: atomic, fsynced). A
+ * restarted teacher starts from it: it labels with those weights at once
+ * instead of emitting the uniform distribution until it has seen
+ * min_labeled labels again (a graph that sends each label once, such as
+ * unlabeled_ratio=0, would never give them back), and its next fit waits
+ * until the labeled buffer, refilled by replayed labels, has grown past the
+ * last fit's size by a quarter, as if it had never stopped; meanwhile
+ * `steps` train on what the buffer holds. The buffer itself is not saved:
+ * the sampler's store holds the labels.
+ *
  * Replicas each train their own copy on what they see; with replicas=N the
  * labeled samples are spread across them.
  */
@@ -35,8 +48,10 @@
 #include "runtime/node_loop.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct teacher_cfg {
     pf_learner_cfg l;
@@ -48,6 +63,7 @@ typedef struct teacher_cfg {
     int calibrate;
     int64_t buffer;
     int64_t seed;
+    int resume;
 } teacher_cfg;
 
 static const pf_param teacher_params[] = {
@@ -62,6 +78,7 @@ static const pf_param teacher_params[] = {
     PF_PARAM_BOOL(teacher_cfg, calibrate, 1, "hold out every 5th labeled sample and fit a softmax temperature on it"),
     PF_PARAM_INT(teacher_cfg, buffer, 100000, 1, 1e8, "most labeled samples kept"),
     PF_PARAM_INT(teacher_cfg, seed, -1, -1, 1e18, "seed; -1 = derived from the graph's seed"),
+    PF_PARAM_BOOL(teacher_cfg, resume, 1, "after a restart, continue from the checkpoint in the run directory"),
     PF_PARAM_END,
 };
 
@@ -77,6 +94,7 @@ static const pf_port_spec teacher_ports[] = {
 #define HOLDOUT_EVERY 5 /* every 5th labeled id calibrates instead of training */
 #define MIN_HOLDOUT 20  /* fewer held-out samples than this: no temperature fit */
 #define UNFITTED_WARN_BATCHES 2000 /* still no fit after this many batches: say why */
+#define CKPT_EVERY_MS 1000 /* between fits: a crash loses at most a second of steps and snapshots */
 
 typedef struct teacher {
     teacher_cfg cfg;
@@ -97,6 +115,9 @@ typedef struct teacher {
     size_t probs_cap;
     int warned_shape;
     int unfitted_batches;
+    char ckpt[4200];
+    uint64_t saved_ms; /* when the checkpoint was last written */
+    int dirty;         /* trained or followed a snapshot since */
 } teacher;
 
 static int seen_add(teacher *t, uint64_t id) /* 1 = new */
@@ -148,7 +169,48 @@ static int teacher_start(pf_ctx *ctx, const void *cfgp, void **state)
     t->cfg = *(const teacher_cfg *)cfgp;
     t->seed = t->cfg.seed >= 0 ? (uint64_t)t->cfg.seed : pf_ctx_seed(ctx);
     t->temperature = 1.0f;
+    snprintf(t->ckpt, sizeof t->ckpt, "%s/%s.ckpt.pfm", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
     *state = t;
+    return 0;
+}
+
+/* Write the checkpoint now (force) or when a second has passed with changes. */
+static int checkpoint(teacher *t, pf_ctx *ctx, int force)
+{
+    uint64_t now = pf_ctx_now_ms(ctx);
+    if (!t->cfg.resume || !t->fitted || !(force || (t->dirty && now >= t->saved_ms + CKPT_EVERY_MS))) return 0;
+    pf_mlp_counters c = pf_mlp_get_counters(t->L.model);
+    c.version = t->version;
+    c.fit_rows = t->fitted_size;
+    pf_mlp_set_counters(t->L.model, &c);
+    int rc = pf_mlp_set_temperature(t->L.model, t->temperature);
+    if (rc == 0) rc = pf_mlp_save(t->L.model, t->ckpt, t->version);
+    if (rc < 0) return rc;
+    t->saved_ms = now;
+    t->dirty = 0;
+    pf_ctx_count(ctx, "checkpoints", 1);
+    return 0;
+}
+
+/* A restart: adopt the checkpoint of an earlier incarnation, if any. */
+static int restore(teacher *t)
+{
+    pf_mlp *m = NULL;
+    if (!t->cfg.resume || access(t->ckpt, R_OK) != 0) return 0;
+    if (pf_mlp_load(t->ckpt, &m) < 0 || !pf_mlp_same_shape(m, t->L.model)) {
+        PF_WARN("ignoring checkpoint %s: %s", t->ckpt, m ? "another architecture" : pf_error_last());
+        pf_mlp_destroy(&m);
+        return 0;
+    }
+    pf_mlp_counters c = pf_mlp_get_counters(m);
+    t->version = c.version;
+    t->fitted_size = (size_t)c.fit_rows;
+    t->temperature = pf_mlp_temperature(m);
+    int rc = pf_learner_adopt(&t->L, &m);
+    if (rc < 0) return rc;
+    t->fitted = 1;
+    PF_INFO("resuming from checkpoint %s (version %llu, last fit on %llu labeled samples, temperature %.3f)", t->ckpt,
+            (unsigned long long)c.version, (unsigned long long)c.fit_rows, (double)t->temperature);
     return 0;
 }
 
@@ -218,6 +280,7 @@ static int fit(teacher *t, pf_ctx *ctx)
     t->fitted_size = t->bn;
     t->fitted = 1;
     t->version++;
+    t->dirty = 1;
     pf_ctx_gauge(ctx, "labeled", (double)t->bn);
     pf_ctx_gauge(ctx, "temperature", t->temperature);
     PF_DEBUG("fitted on %zu labeled samples (%zu held out), temperature %.3f", t->bn, t->hn, t->temperature);
@@ -248,6 +311,7 @@ static int on_batch(teacher *t, pf_ctx *ctx, const Pf__Batch *b)
         t->mb_y = malloc((size_t)t->cfg.train_batch * sizeof *t->mb_y);
         if (!t->mb_x || !t->mb_y) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
         t->ready = 1;
+        if ((rc = restore(t)) < 0) return rc;
     }
     if (b->dim != t->dim) {
         pf_ctx_count(ctx, "wrong_dim", (double)n);
@@ -255,10 +319,14 @@ static int on_batch(teacher *t, pf_ctx *ctx, const Pf__Batch *b)
     }
     if ((rc = collect(t, b)) < 0) return rc;
     if (t->bn > 0 && t->bn + t->hn >= (size_t)t->cfg.min_labeled && (!t->fitted || t->bn * 4 >= t->fitted_size * 5)) {
-        if ((rc = fit(t, ctx)) < 0) return rc;
-    } else if (t->fitted && (rc = train_steps(t, (size_t)t->cfg.steps)) < 0) {
-        return rc;
-    } else if (!t->fitted && ++t->unfitted_batches == UNFITTED_WARN_BATCHES) {
+        if ((rc = fit(t, ctx)) < 0 || (rc = checkpoint(t, ctx, 1)) < 0) return rc;
+    } else if (t->fitted) {
+        if (t->bn > 0 && t->cfg.steps > 0) { /* a restored teacher's buffer starts empty */
+            if ((rc = train_steps(t, (size_t)t->cfg.steps)) < 0) return rc;
+            t->dirty = 1;
+        }
+        if ((rc = checkpoint(t, ctx, 0)) < 0) return rc;
+    } else if (++t->unfitted_batches == UNFITTED_WARN_BATCHES) {
         warn_unfitted(t, "no fit yet");
     }
     if (n * t->classes > t->probs_cap) {
@@ -297,8 +365,10 @@ static int on_model(teacher *t, pf_ctx *ctx, const Pf__Model *m)
         t->warned_shape = 1;
     } else if ((rc = pf_mlp_ema_update(t->L.model, s, (float)t->cfg.ema)) == 0) {
         t->version++;
+        t->dirty = 1;
         pf_ctx_count(ctx, "snapshots", 1);
         if (t->fitted) rc = fit_temperature(t);
+        if (rc == 0) rc = checkpoint(t, ctx, 0);
     }
     pf_mlp_destroy(&s);
     return rc;

@@ -760,6 +760,7 @@ static pf_mlp *trained_model(void)
     c.version = 9;
     c.preq_seen = 100;
     c.preq_correct = 61;
+    c.fit_rows = 160;
     pf_mlp_set_counters(m, &c);
     pf_optim_destroy(&opt);
     free(x);
@@ -780,6 +781,7 @@ static void assert_same_model(pf_mlp *a, pf_mlp *b)
     cr_assert_eq(ca.samples_seen, cb.samples_seen);
     cr_assert_eq(ca.preq_seen, cb.preq_seen);
     cr_assert_eq(ca.preq_correct, cb.preq_correct);
+    cr_assert_eq(ca.fit_rows, cb.fit_rows);
 }
 
 Test(mlp, snapshot_proto_round_trip_is_bit_exact)

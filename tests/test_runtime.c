@@ -591,6 +591,71 @@ Test(runtime, crashed_and_killed_stages_are_restarted_and_every_id_is_decided_in
     free(log);
 }
 
+/* Decisions in the store export whose teacher_version is 0: made by a
+ * teacher that had not fitted (the uniform distribution). */
+static size_t decisions_of_an_unfitted_teacher(void)
+{
+    char cmd[2048], path[512];
+    snprintf(path, sizeof path, "%s/versions.csv", dir);
+    snprintf(cmd, sizeof cmd, "'%s' store '%s/store' export --format csv --out '%s' 2>>'%s/log'", PF_BIN, rdir,
+             path, dir);
+    cr_assert_eq(system(cmd), 0, "store export failed; see %s/log", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    char line[512];
+    size_t unfitted = 0, rows = 0;
+    cr_assert_not_null(fgets(line, sizeof line, f), "empty export");
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long id, version;
+        int truth, label;
+        double conf, weight;
+        cr_assert_eq(sscanf(line, "%llu,%d,%d,%lf,%lf,%llu", &id, &truth, &label, &conf, &weight, &version), 6,
+                     "bad export line: %s", line);
+        unfitted += version == 0;
+        rows++;
+    }
+    fclose(f);
+    cr_assert_eq(rows, 2000);
+    return unfitted;
+}
+
+/* A teacher restarted in a replay pass, in a graph that sends each label
+ * once (unlabeled_ratio=0): from its checkpoint it labels the remaining
+ * passes with its fitted weights (no decision of teacher version 0); with
+ * resume=0, the control, it never sees a label again and every unlabeled
+ * sample's last decision is the unfitted teacher's uniform distribution. */
+Test(runtime, a_restarted_teacher_continues_from_its_checkpoint)
+{
+    static const char graph[] = "digraph tck {\n"
+                                "  graph [classes=4, seed=3, dim=8, batch=32];\n"
+                                "  src     [kind=synth_source, n=2000, dim=8, labeled=200];\n"
+                                "  sampler [kind=sampler, unlabeled_ratio=0, epochs=4, lease_ms=500];\n"
+                                "  teacher [kind=mlp_teacher, hidden=\"\", warmup_epochs=2, resume=%d];\n"
+                                "  filter  [kind=filter, tau=0.5];\n"
+                                "  src -> sampler -> teacher -> filter;\n"
+                                "  sampler -> src     [port=acks];\n"
+                                "  filter  -> sampler [port=labels];\n"
+                                "}\n";
+    char text[1024];
+    for (int resume = 1; resume >= 0; resume--) {
+        fresh_dir(resume ? "teacher_ckpt" : "teacher_no_ckpt");
+        snprintf(text, sizeof text, graph, resume);
+        write_file("g.dot", text);
+        int rc = run_graph("teacher#0:exit_after=150"); /* pass 1 is 63 batches: this is pass 3 */
+        char *log = run_log();
+        cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
+        cr_assert(strstr(log, "node teacher#0 exited with status 1; restart 1"), "log:\n%s", log);
+        cr_assert_eq(strstr(log, "teacher#0 resuming from checkpoint") != NULL, resume, "log:\n%s", log);
+        size_t unfitted = decisions_of_an_unfitted_teacher();
+        if (resume)
+            cr_assert_eq(unfitted, 0, "%zu decisions of an unfitted teacher after resuming", unfitted);
+        else
+            cr_assert_eq(unfitted, 1800, "the control: %zu decisions of an unfitted teacher, expected every "
+                                         "unlabeled one", unfitted);
+        free(log);
+    }
+}
+
 /* Two machines, played by two supervisors on loopback names: the source
  * runs "on" 127.0.0.1, everything else "on" localhost. The sampler fails
  * once in its replay passes, after the source's end-of-stream, which it had
