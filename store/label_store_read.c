@@ -18,15 +18,27 @@
 
 /* ----------------------------------------------------------------- reads */
 
+/* Begin a read transaction and look id up in dbi (k's bytes in kb): 0
+ * found, 1 not found, or a PF_E* code; *txn is open either way unless the
+ * transaction could not begin (*txn NULL then). */
+static int read_id(pf_label_store *s, MDB_dbi dbi, const char *db, uint64_t id, uint8_t kb[8],
+                   MDB_val *k, MDB_val *v, MDB_txn **txn)
+{
+    *txn = NULL;
+    int rc = txn_begin(s, MDB_RDONLY, txn);
+    if (rc < 0) return rc;
+    key_encode(kb, id);
+    *k = (MDB_val){8, kb};
+    return get(s, *txn, dbi, db, k, v);
+}
+
 int pf_label_store_get_sample(pf_label_store *s, uint64_t id, pf_label_sample *out, float *x_out)
 {
     MDB_txn *txn = NULL;
     uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
-    if (rc < 0) return rc;
-    key_encode(kb, id);
-    if ((rc = get(s, txn, s->samples, "samples", &k, &v)) < 0) goto done;
+    MDB_val k, v;
+    int rc = read_id(s, s->samples, "samples", id, kb, &k, &v, &txn);
+    if (rc < 0) goto done;
     if (rc == 1) {
         rc = pf_errorf(PF_ENOTFOUND, "store '%s': no sample with id %llu", s->path,
                        (unsigned long long)id);
@@ -37,7 +49,7 @@ int pf_label_store_get_sample(pf_label_store *s, uint64_t id, pf_label_sample *o
     if (rc == 0 && v.mv_size == 4) out->truth = (int32_t)get_u32(v.mv_data);
     rc = 0;
 done:
-    mdb_txn_abort(txn);
+    if (txn) mdb_txn_abort(txn);
     return rc;
 }
 
@@ -45,18 +57,16 @@ int pf_label_store_get_label(pf_label_store *s, uint64_t id, pf_label_record *ou
 {
     MDB_txn *txn = NULL;
     uint8_t kb[8];
-    MDB_val k = {8, kb}, v;
-    int rc = txn_begin(s, MDB_RDONLY, &txn);
-    if (rc < 0) return rc;
-    key_encode(kb, id);
-    if ((rc = get(s, txn, s->labels, "labels", &k, &v)) < 0) goto done;
+    MDB_val k, v;
+    int rc = read_id(s, s->labels, "labels", id, kb, &k, &v, &txn);
+    if (rc < 0) goto done;
     if (rc == 1)
         rc = pf_errorf(PF_ENOTFOUND, "store '%s': no decision for id %llu", s->path,
                        (unsigned long long)id);
     else
         rc = label_decode(s, &v, id, out);
 done:
-    mdb_txn_abort(txn);
+    if (txn) mdb_txn_abort(txn);
     return rc;
 }
 

@@ -150,15 +150,22 @@ static size_t read_sink(const char *file, unsigned *seen, size_t n)
  * store export`): what the at-least-once guarantee is about. A consumer on a
  * side branch of the filter (a sink) can miss a copy that died with a killed
  * filter whose decision still reached the sampler. */
-static size_t read_store_decided(unsigned *seen, size_t n)
+/* `pseudoflow store <rdir>/store export --format csv` into <dir>/<name>, opened. */
+static FILE *export_store(const char *name)
 {
     char cmd[2048], path[512];
-    snprintf(path, sizeof path, "%s/labels.csv", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(cmd, sizeof cmd, "'%s' store '%s/store' export --format csv --out '%s' 2>>'%s/log'", PF_BIN, rdir,
              path, dir);
     cr_assert_eq(system(cmd), 0, "store export failed; see %s/log", dir);
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f);
+    return f;
+}
+
+static size_t read_store_decided(unsigned *seen, size_t n)
+{
+    FILE *f = export_store("labels.csv");
     char line[512];
     size_t decided = 0;
     cr_assert_not_null(fgets(line, sizeof line, f), "empty export");
@@ -595,13 +602,7 @@ Test(runtime, crashed_and_killed_stages_are_restarted_and_every_id_is_decided_in
  * teacher that had not fitted (the uniform distribution). */
 static size_t decisions_of_an_unfitted_teacher(void)
 {
-    char cmd[2048], path[512];
-    snprintf(path, sizeof path, "%s/versions.csv", dir);
-    snprintf(cmd, sizeof cmd, "'%s' store '%s/store' export --format csv --out '%s' 2>>'%s/log'", PF_BIN, rdir,
-             path, dir);
-    cr_assert_eq(system(cmd), 0, "store export failed; see %s/log", dir);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
+    FILE *f = export_store("versions.csv");
     char line[512];
     size_t unfitted = 0, rows = 0;
     cr_assert_not_null(fgets(line, sizeof line, f), "empty export");
@@ -657,51 +658,72 @@ Test(runtime, a_restarted_teacher_continues_from_its_checkpoint)
 }
 
 /* Two machines, played by two supervisors on loopback names: the source
- * runs "on" 127.0.0.1, everything else "on" localhost. The sampler fails
- * once in its replay passes, after the source's end-of-stream, which it had
- * answered: the source will not send it again (it waits only for the
- * sampler's acks to end), and the supervisor that restarts the sampler does
- * not know the source. The restarted sampler reads its own record
- * (sampler#0.ended) instead of waiting forever, and both machines' runs
- * complete with every id decided. */
-Test(runtime, a_node_restarted_after_its_upstream_on_another_machine_ended_completes)
+ * "on" 127.0.0.1 (run dir <dir>/a), everything else "on" localhost
+ * (<dir>/b). graph_extra is added to the graph's attributes; acks wires
+ * the source's acks edge. */
+static char split_graph[512];
+
+static void write_split(int port_offset, const char *graph_extra, int acks)
 {
-    fresh_dir("two_hosts");
     char text[1024];
     snprintf(text, sizeof text,
              "digraph split {\n"
-             "  graph [classes=4, seed=3, dim=8, batch=32, base_port=%d];\n"
+             "  graph [classes=4, seed=3, dim=8, batch=32, base_port=%d%s];\n"
              "  src     [kind=synth_source, n=2000, dim=8, labeled=200, host=\"127.0.0.1\"];\n"
              "  sampler [kind=sampler, unlabeled_ratio=0, epochs=4, host=\"localhost\"];\n"
              "  teacher [kind=mlp_teacher, hidden=\"\", warmup_epochs=2, host=\"localhost\"];\n"
              "  filter  [kind=filter, tau=0.5, host=\"localhost\"];\n"
              "  src -> sampler -> teacher -> filter;\n"
-             "  sampler -> src     [port=acks];\n"
+             "%s"
              "  filter  -> sampler [port=labels];\n"
              "}\n",
-             10000 + (int)(getpid() % 100) * 100);
+             10000 + port_offset + (int)(getpid() % 100) * 100, graph_extra,
+             acks ? "  sampler -> src     [port=acks];\n" : "");
     write_file("g.dot", text);
-    char graph[512], a_dir[400], b_dir[400];
-    snprintf(graph, sizeof graph, "%s/g.dot", dir);
-    snprintf(a_dir, sizeof a_dir, "%s/a", dir);
-    snprintf(b_dir, sizeof b_dir, "%s/b", dir);
+    snprintf(split_graph, sizeof split_graph, "%s/g.dot", dir);
+}
+
+/* `pseudoflow run` of one machine of the split graph ("a" or "b"), logging to <dir>/<log>. */
+static pid_t start_machine(const char *machine, const char *log, const char *fault, int resume)
+{
+    char run_dir[400];
+    snprintf(run_dir, sizeof run_dir, "%s/%s", dir, machine);
+    const char *host = strcmp(machine, "a") == 0 ? "127.0.0.1" : "localhost";
+    const char *args[] = {"run", split_graph, "--run-dir", run_dir, "--no-progress", "--host", host,
+                          resume ? "--resume" : NULL, NULL};
+    return start(log, fault, args);
+}
+
+static char *machine_log(const char *log)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, log);
+    return pf_e2e_slurp(path);
+}
+
+/* The sampler fails once in its replay passes, after the source's
+ * end-of-stream, which it had answered: the source will not send it again
+ * (it waits only for the sampler's acks to end), and the supervisor that
+ * restarts the sampler does not know the source. The restarted sampler
+ * reads its own record (sampler#0.ended) instead of waiting forever, and
+ * both machines' runs complete with every id decided. */
+Test(runtime, a_node_restarted_after_its_upstream_on_another_machine_ended_completes)
+{
+    fresh_dir("two_hosts");
+    write_split(0, "", 1);
     /* The sampler's first pass is at most 63 input and 63 decision batches:
      * failing after 150 is in a replay pass, after the source's end. */
-    const char *b_args[] = {"run", graph, "--run-dir", b_dir, "--no-progress", "--host", "localhost", NULL};
-    const char *a_args[] = {"run", graph, "--run-dir", a_dir, "--no-progress", "--host", "127.0.0.1", NULL};
-    pid_t b = start("b.log", "sampler#0:exit_after=150", b_args);
-    pid_t a = start("a.log", NULL, a_args);
+    pid_t b = start_machine("b", "b.log", "sampler#0:exit_after=150", 0);
+    pid_t a = start_machine("a", "a.log", NULL, 0);
     cr_assert_eq(wait_exit(a), 0, "the source's machine failed");
     int rc = wait_exit(b);
-    char path[512];
-    snprintf(path, sizeof path, "%s/b.log", dir);
-    char *log = pf_e2e_slurp(path);
+    char *log = machine_log("b.log");
     cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
-    cr_assert(strstr(log, "node sampler#0 exited with status 1; restart 1"), "the sampler did not fail; log:\n%s", log);
+    cr_assert(strstr(log, "node sampler#0 exited with status 1; restart 1"),
+              "the sampler did not fail; log:\n%s", log);
     cr_assert(strstr(log, "before this restart: 1 end-of-stream received"), "log:\n%s", log);
     free(log);
-    snprintf(path, sizeof path, "%s/a.log", dir);
-    log = pf_e2e_slurp(path);
+    log = machine_log("a.log");
     cr_assert(strstr(log, "run finished"), "log:\n%s", log);
     free(log);
     snprintf(rdir, sizeof rdir, "%s/b", dir); /* the store is the sampler's, on its machine */
@@ -725,39 +747,17 @@ Test(runtime, a_node_restarted_after_its_upstream_on_another_machine_ended_compl
 Test(runtime, a_whole_machine_run_resumed_after_its_peer_ended_completes)
 {
     fresh_dir("resume_host");
-    char text[1024];
-    snprintf(text, sizeof text,
-             "digraph split {\n"
-             "  graph [classes=4, seed=3, dim=8, batch=32, base_port=%d, max_restarts=0];\n"
-             "  src     [kind=synth_source, n=2000, dim=8, labeled=200, host=\"127.0.0.1\"];\n"
-             "  sampler [kind=sampler, unlabeled_ratio=0, epochs=4, host=\"localhost\"];\n"
-             "  teacher [kind=mlp_teacher, hidden=\"\", warmup_epochs=2, host=\"localhost\"];\n"
-             "  filter  [kind=filter, tau=0.5, host=\"localhost\"];\n"
-             "  src -> sampler -> teacher -> filter;\n"
-             "  filter  -> sampler [port=labels];\n"
-             "}\n",
-             10050 + (int)(getpid() % 100) * 100);
-    write_file("g.dot", text);
-    char graph[512], a_dir[400], b_dir[400], path[512];
-    snprintf(graph, sizeof graph, "%s/g.dot", dir);
-    snprintf(a_dir, sizeof a_dir, "%s/a", dir);
-    snprintf(b_dir, sizeof b_dir, "%s/b", dir);
-    const char *b_args[] = {"run", graph, "--run-dir", b_dir, "--no-progress", "--host", "localhost", NULL};
-    const char *a_args[] = {"run", graph, "--run-dir", a_dir, "--no-progress", "--host", "127.0.0.1", NULL};
-    pid_t b = start("b.log", "sampler#0:exit_after=150", b_args);
-    pid_t a = start("a.log", NULL, a_args);
+    write_split(50, ", max_restarts=0", 0);
+    pid_t b = start_machine("b", "b.log", "sampler#0:exit_after=150", 0);
+    pid_t a = start_machine("a", "a.log", NULL, 0);
     int rc = wait_exit(b);
-    snprintf(path, sizeof path, "%s/b.log", dir);
-    char *log = pf_e2e_slurp(path);
+    char *log = machine_log("b.log");
     cr_assert_eq(rc, 1, "the sampler's machine should have failed; exit %d; log:\n%s", rc, log);
     cr_assert(strstr(log, "has failed 1 times (max_restarts=0)"), "log:\n%s", log);
     free(log);
     cr_assert_eq(wait_exit(a), 0, "the source's machine failed");
-    const char *resume_args[] = {"run", graph, "--run-dir", b_dir, "--no-progress", "--host", "localhost",
-                                 "--resume", NULL};
-    rc = wait_exit(start("b2.log", NULL, resume_args));
-    snprintf(path, sizeof path, "%s/b2.log", dir);
-    log = pf_e2e_slurp(path);
+    rc = wait_exit(start_machine("b", "b2.log", NULL, 1));
+    log = machine_log("b2.log");
     cr_assert_eq(rc, 0, "exit %d; log:\n%s", rc, log);
     cr_assert(strstr(log, "resuming graph 'split'"), "log:\n%s", log);
     cr_assert(strstr(log, "before this restart: 1 end-of-stream received"), "log:\n%s", log);
