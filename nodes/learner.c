@@ -7,10 +7,12 @@
 #include "nodes/learner.h"
 #include "models/models.h"
 #include "runtime/error.h"
+#include "runtime/log.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int pf_learner_sizes(const char *hidden, uint32_t dim, uint32_t classes, uint32_t *sizes, size_t *nsizes)
 {
@@ -77,6 +79,20 @@ int pf_learner_adopt(pf_learner *L, pf_mlp **m)
     int rc = pf_mlp_set_hidden_dropout(L->model, (float)L->cfg.hidden_drop, mask_seed);
     if (rc < 0) return rc;
     return same ? 0 : new_optim(L);
+}
+
+int pf_learner_resume(pf_learner *L, const char *path, pf_mlp_counters *counters)
+{
+    pf_mlp *ck = NULL;
+    if (access(path, R_OK) != 0) return 0;
+    if (pf_mlp_load(path, &ck) < 0 || !pf_mlp_same_shape(ck, L->model)) {
+        PF_WARN("ignoring checkpoint %s: %s", path, ck ? "another architecture" : pf_error_last());
+        pf_mlp_destroy(&ck);
+        return 0;
+    }
+    *counters = pf_mlp_get_counters(ck);
+    int rc = pf_learner_adopt(L, &ck);
+    return rc < 0 ? rc : 1;
 }
 
 int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *targets, const float *soft,

@@ -77,6 +77,13 @@ int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint
  * shapes agree and starting a fresh one otherwise. Errors: PF_ENOMEM. */
 int pf_learner_adopt(pf_learner *L, pf_mlp **m);
 
+/* A restarted node's checkpoint: when path exists and holds a model of this
+ * learner's shape, adopt it (pf_learner_adopt) and return 1 with its
+ * counters in *counters; a missing file returns 0, and an unreadable one or
+ * one of another shape is logged as ignored and returns 0. Errors (< 0):
+ * those of pf_learner_adopt. */
+int pf_learner_resume(pf_learner *L, const char *path, pf_mlp_counters *counters);
+
 /* One optimizer step on a batch (augmented when drop/noise are set). */
 int pf_learner_train(pf_learner *L, const float *x, size_t n, const int32_t *targets, const float *soft,
                      const float *weights, float T, double *loss);

@@ -110,7 +110,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 
 typedef struct student_cfg {
@@ -284,23 +283,16 @@ static int build(student *s, uint32_t dim, uint32_t classes)
     if (rc < 0) return rc;
     s->dim = dim, s->classes = classes;
     s->ready = 1;
-    pf_mlp *ck = NULL;
-    int resumed = 0;
-    if (s->cfg.resume && access(s->ckpt, R_OK) == 0) {
-        if (pf_mlp_load(s->ckpt, &ck) == 0 && pf_mlp_same_shape(ck, s->L.model)) {
-            pf_mlp_counters c = pf_mlp_get_counters(ck);
-            s->version = c.version;
-            s->preq_seen = c.preq_seen;
-            s->preq_correct = c.preq_correct;
-            s->last_publish_step = c.steps;
-            PF_INFO("resuming from checkpoint %s (version %llu, %llu steps)", s->ckpt,
-                    (unsigned long long)c.version, (unsigned long long)c.steps);
-            if ((rc = pf_learner_adopt(&s->L, &ck)) < 0) return rc;
-            resumed = 1;
-        } else {
-            PF_WARN("ignoring checkpoint %s: %s", s->ckpt, ck ? "another architecture" : pf_error_last());
-            pf_mlp_destroy(&ck);
-        }
+    pf_mlp_counters c;
+    int resumed = s->cfg.resume ? pf_learner_resume(&s->L, s->ckpt, &c) : 0;
+    if (resumed < 0) return resumed;
+    if (resumed) {
+        s->version = c.version;
+        s->preq_seen = c.preq_seen;
+        s->preq_correct = c.preq_correct;
+        s->last_publish_step = c.steps;
+        PF_INFO("resuming from checkpoint %s (version %llu, %llu steps)", s->ckpt, (unsigned long long)c.version,
+                (unsigned long long)c.steps);
     }
     if (!resumed && s->cfg.init && s->cfg.init[0] && (rc = warm_start(s)) < 0) return rc;
     if (s->cfg.ema > 0 && (rc = pf_mlp_clone(s->L.model, &s->avg)) < 0) return rc;

@@ -51,7 +51,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct teacher_cfg {
     pf_learner_cfg l;
@@ -195,19 +194,12 @@ static int checkpoint(teacher *t, pf_ctx *ctx, int force)
 /* A restart: adopt the checkpoint of an earlier incarnation, if any. */
 static int restore(teacher *t)
 {
-    pf_mlp *m = NULL;
-    if (!t->cfg.resume || access(t->ckpt, R_OK) != 0) return 0;
-    if (pf_mlp_load(t->ckpt, &m) < 0 || !pf_mlp_same_shape(m, t->L.model)) {
-        PF_WARN("ignoring checkpoint %s: %s", t->ckpt, m ? "another architecture" : pf_error_last());
-        pf_mlp_destroy(&m);
-        return 0;
-    }
-    pf_mlp_counters c = pf_mlp_get_counters(m);
+    pf_mlp_counters c;
+    int rc = t->cfg.resume ? pf_learner_resume(&t->L, t->ckpt, &c) : 0;
+    if (rc <= 0) return rc;
     t->version = c.version;
     t->fitted_size = (size_t)c.fit_rows;
-    t->temperature = pf_mlp_temperature(m);
-    int rc = pf_learner_adopt(&t->L, &m);
-    if (rc < 0) return rc;
+    t->temperature = pf_mlp_temperature(t->L.model);
     t->fitted = 1;
     PF_INFO("resuming from checkpoint %s (version %llu, last fit on %llu labeled samples, temperature %.3f)", t->ckpt,
             (unsigned long long)c.version, (unsigned long long)c.fit_rows, (double)t->temperature);
