@@ -97,7 +97,8 @@ static const char run_help[] =
     "Start every node of GRAPH as its own process, wire them over ZeroMQ, restart\n"
     "nodes that crash (with backoff), and stop them all cleanly on Ctrl-C.\n"
     "Exits 0 when a finite stream has been processed end to end, or after a clean\n"
-    "stop; 1 when a node keeps failing; 2 when the graph does not check.\n"
+    "stop; 1 when a node keeps failing or the run directory is in use or holds a\n"
+    "finished run; 2 when the graph does not check.\n"
     "\n"
     "options:\n"
     "  --run-dir DIR       where sockets, the store and metrics go (default: the\n"
@@ -118,8 +119,15 @@ static const char run_help[] =
     "                      so does not wait for peers on other machines that have ended.\n"
     "                      Without it a run begins those records anew (stores, checkpoints\n"
     "                      and source cursors are picked up either way)\n"
+    "  --fresh             start over: first remove what an earlier run left in the run\n"
+    "                      directory (its store, checkpoints, cursors, end-of-stream\n"
+    "                      records, metrics and summary; not its final model files)\n"
     "\n"
     "A second run in the same run directory is refused (run.lock holds its pid).\n"
+    "So is a run in a directory whose run finished (run.finished): its sources are at\n"
+    "the end of their streams, so it would end at once; use --fresh or another\n"
+    "--run-dir. A run that did not finish (a crash, Ctrl-C) is continued, with a\n"
+    "warning, from its store, checkpoints and cursors.\n"
     "\n"
     "environment:\n"
     "  PF_FAULT            tests only: make an instance fail on purpose, e.g.\n"
@@ -140,6 +148,7 @@ static int cmd_run(int argc, char **argv)
         else if (strcmp(argv[i], "--progress") == 0) o.progress = 1;
         else if (strcmp(argv[i], "--no-progress") == 0) o.progress = 0;
         else if (strcmp(argv[i], "--resume") == 0) o.resume = 1;
+        else if (strcmp(argv[i], "--fresh") == 0) o.fresh = 1;
         else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             o.log_level = argv[++i];
             if (set_log_level(o.log_level) < 0) return 2;
@@ -153,6 +162,10 @@ static int cmd_run(int argc, char **argv)
         }
     }
     if (!o.graph_path) return fprintf(stderr, "%s", run_help), 2;
+    if (o.fresh && o.resume) {
+        fprintf(stderr, "pseudoflow run: --fresh removes what --resume would continue; give one of them\n");
+        return 2;
+    }
     pf_kind_set_path_scope(o.host, NULL); /* check the files of the nodes this run starts */
     pf_graph *g = load_graph(o.graph_path, o.run_dir, &st);
     if (!g) return 2;

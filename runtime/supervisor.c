@@ -27,6 +27,7 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
+#include "runtime/run_dir.h"
 #include "runtime/wire.h"
 
 #include <errno.h>
@@ -178,6 +179,34 @@ static int lock_run_dir(sup *s)
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)n, 0) != n)
         PF_WARN("cannot write the pid into '%s': %s", path, strerror(errno));
+    return 0;
+}
+
+/* What the run directory holds from an earlier run (runtime/run_dir.h):
+ * with --fresh, clear it; a finished run is refused without --resume; an
+ * unfinished one is continued, saying so. Called holding run.lock. */
+static int prepare_run_dir(sup *s)
+{
+    char when[160] = "";
+    int finished = pf_run_dir_finished(s->run_dir, when, sizeof when);
+    if (finished < 0) return finished;
+    if (s->o->fresh) {
+        size_t removed = 0;
+        int rc = pf_run_dir_clear(s->g, s->run_dir, &removed);
+        if (rc < 0) return rc;
+        if (removed)
+            PF_INFO("starting over (--fresh): removed %zu files of the earlier run in %s", removed, s->run_dir);
+        return 0;
+    }
+    if (finished && !s->o->resume)
+        return pf_errorf(PF_ESTATE,
+                         "run dir '%s' holds a run that finished (%s): its sources are at the end of their streams, "
+                         "so it would end at once. `pseudoflow run --fresh` starts over there (removing that run's "
+                         "store, checkpoints, cursors and metrics); --run-dir DIR starts in another directory",
+                         s->run_dir, when[0] ? when : "run.finished");
+    if (!finished && !s->o->resume && pf_run_dir_has_state(s->g, s->run_dir))
+        PF_WARN("run dir '%s' holds a run that did not finish: its nodes continue from its store, checkpoints and "
+                "cursors (--fresh starts over; --resume also keeps its end-of-stream records)", s->run_dir);
     return 0;
 }
 
@@ -468,6 +497,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     }
     s.tty = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
     if ((rc = pf_endpoint_prepare(s.run_dir)) < 0 || (rc = lock_run_dir(&s)) < 0) return rc;
+    if ((rc = prepare_run_dir(&s)) < 0) goto out;
     s.nkids = g->ninstances;
     s.kids = calloc(s.nkids, sizeof *s.kids);
     s.prev_count = calloc(g->nnodes, sizeof *s.prev_count);
@@ -514,6 +544,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     if (o->resume) PF_INFO("every instance starts as a restart and keeps its end-of-stream record (--resume)");
     s.t0 = s.prev_ms = pf_clock_mono_ms();
     uint64_t next_progress = s.t0 + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS), next_control = s.t0;
+    int completed = 0; /* every instance placed here finished */
     for (;;) {
         if (got_signal) {
             if (s.tty && s.drawn_lines) fputc('\n', stderr);
@@ -539,7 +570,10 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
             stop_all(&s);
             break;
         }
-        if (all_done) break;
+        if (all_done) {
+            completed = 1;
+            break;
+        }
         zmq_pollitem_t it = {s.stats, 0, ZMQ_POLLIN, 0};
         zmq_poll(&it, 1, 50);
         read_stats(&s);
@@ -559,8 +593,10 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     }
     progress(&s, 1);
     write_stats_json(&s);
-    if (rc == 0)
-        PF_INFO("run %s %.1f s", got_signal ? "stopped after" : "finished in", (double)(pf_clock_mono_ms() - s.t0) / 1000.0);
+    double secs = (double)(pf_clock_mono_ms() - s.t0) / 1000.0;
+    if (rc == 0 && completed && pf_run_dir_mark_finished(s.run_dir, g->name, secs) < 0)
+        PF_WARN("%s: a plain `pseudoflow run` here will not know this run finished", pf_error_last());
+    if (rc == 0) PF_INFO("run %s %.1f s", got_signal ? "stopped after" : "finished in", secs);
 out:
     if (s.stats) zmq_close(s.stats);
     if (s.control) zmq_close(s.control);

@@ -4,7 +4,10 @@
  *
  * Only the instances placed on this machine run: nodes without host= and
  * nodes whose host= names this machine, or with opts->host = H the nodes
- * with host=H. A second run in the same run directory is refused.
+ * with host=H. A second run in the same run directory is refused, and so
+ * is a run in a directory whose run finished, unless opts->fresh clears it
+ * or opts->resume asks for that run (runtime/run_dir.h); a run that
+ * finishes marks its directory so.
  *
  * Each instance is its own OS process, the same binary exec'ed as
  * `pseudoflow node GRAPH NAME#I --supervised`. The supervisor:
@@ -41,12 +44,13 @@ typedef struct pf_run_opts {
     size_t nsets;
     int resume; /* continue a stopped run: every instance starts as a restart and keeps its end-of-stream
                  * record (runtime/end_record.h), so peers elsewhere that ended need not run again */
+    int fresh;  /* start over: remove the earlier run's state from the run directory first (runtime/run_dir.h) */
 } pf_run_opts;
 
 /* Run the graph's local instances to completion or until interrupted.
  * Returns 0 on completion or a clean stop, PF_ECHILD when an instance kept
  * failing (pf_error_last() names it), PF_ESTATE when another run holds the
- * run directory, PF_EINVAL when no node is placed here, or another negative
+ * run directory or its run has finished, PF_EINVAL when no node is placed here, or another negative
  * code when the run could not start. */
 int pf_supervisor_run(const pf_graph *g, const pf_run_opts *opts);
 

@@ -369,5 +369,6 @@ Test(fault, a_run_killed_whole_completes_on_restart)
     sup = pf_e2e_start_run(dir, graph);
     int kills = kill_nodes(sup, 3);
     wait_run(sup);
+    cr_assert(log_has("holds a run that did not finish"), "the second start should say it continues the killed run");
     check_store("whole run killed and restarted", kills + 1 + n);
 }

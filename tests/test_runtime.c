@@ -110,13 +110,18 @@ static int wait_exit(pid_t pid)
     return -1;
 }
 
-/* `pseudoflow run <dir>/g.dot --run-dir <rdir> --no-progress`, to completion. */
-static int run_graph(const char *fault)
+/* `pseudoflow run <dir>/g.dot --run-dir <rdir> --no-progress [a1 [a2]]`, to completion. */
+static int run_graph_with(const char *fault, const char *a1, const char *a2)
 {
     char graph[512];
     snprintf(graph, sizeof graph, "%s/g.dot", dir);
-    const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", NULL};
+    const char *args[] = {"run", graph, "--run-dir", rdir, "--no-progress", a1, a2, NULL};
     return wait_exit(start("run.log", fault, args));
+}
+
+static int run_graph(const char *fault)
+{
+    return run_graph_with(fault, NULL, NULL);
 }
 
 static char *run_log(void)
@@ -429,6 +434,48 @@ Test(runtime, a_second_run_in_the_same_run_dir_is_refused)
     free(second);
 }
 
+/* A run that finished has spent its sources' streams: the same command
+ * again is refused, saying why and what to do, and leaves the directory as
+ * it was; --fresh removes that run's state (here the sink's file, which a
+ * sink appends to so that a restart continues it) and runs the graph again
+ * from the start; --fresh with --resume is a usage error. */
+Test(runtime, a_finished_run_is_refused_until_fresh_starts_it_over)
+{
+    fresh_dir("finished");
+    write_file("g.dot", "digraph fin {\n  graph [classes=4, dim=8];\n  src [kind=synth_source, n=500, dim=8];\n"
+                        "  sink [kind=file_sink];\n  src -> sink;\n}\n");
+    cr_assert_eq(run_graph(NULL), 0, "the first run failed; log:\n%s", run_log());
+    char path[512];
+    snprintf(path, sizeof path, "%s/run.finished", rdir);
+    char *marker = pf_e2e_slurp(path);
+    cr_assert(marker && strstr(marker, " graph fin in "), "run.finished: %s", marker ? marker : "(missing)");
+    free(marker);
+
+    int rc = run_graph(NULL);
+    char *log = run_log();
+    cr_assert_eq(rc, 1, "a plain run of a finished run dir should exit 1, got %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "holds a run that finished") && strstr(log, "--fresh"), "log:\n%s", log);
+    free(log);
+    static unsigned seen[501];
+    cr_assert_eq(read_sink("sink#0.tsv", seen, 500), 500, "the refused run changed the sink's file");
+
+    rc = run_graph_with(NULL, "--fresh", NULL);
+    log = run_log();
+    cr_assert_eq(rc, 0, "the --fresh run failed; log:\n%s", log);
+    cr_assert(strstr(log, "starting over (--fresh): removed"), "log:\n%s", log);
+    memset(seen, 0, sizeof seen);
+    cr_assert_eq(read_sink("sink#0.tsv", seen, 500), 500, "the sink's file should hold the new run only; log:\n%s",
+                 log);
+    assert_ids(seen, 500, 1);
+    free(log);
+
+    rc = run_graph_with(NULL, "--fresh", "--resume");
+    log = run_log();
+    cr_assert_eq(rc, 2, "--fresh with --resume should exit 2, got %d; log:\n%s", rc, log);
+    cr_assert(strstr(log, "give one of them"), "log:\n%s", log);
+    free(log);
+}
+
 /* host= places a node on another machine: `run` starts only the nodes
  * placed here (no host=, or a name of this machine), says where the others
  * run, and with --host H runs exactly the nodes placed on H. */
@@ -492,7 +539,9 @@ Test(runtime, a_rerun_with_another_width_fails_instead_of_waiting_forever)
     snprintf(text, sizeof text, graph, 6);
     write_file("g.dot", text);
     char rm[700];
-    snprintf(rm, sizeof rm, "rm -f '%s'/*.cursor", rdir); /* a fresh source: it must send its samples again */
+    /* a fresh source, which must send its samples again, on the old store, as a run stopped before it
+     * finished would leave them (a finished one is refused: a_finished_run_is_refused_until_fresh_starts_it_over) */
+    snprintf(rm, sizeof rm, "rm -f '%s'/*.cursor '%s/run.finished'", rdir, rdir);
     cr_assert_eq(system(rm), 0);
     int rc = run_graph(NULL);
     char *log = run_log();

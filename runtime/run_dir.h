@@ -1,0 +1,51 @@
+/*
+ * run_dir.h - what one run of a graph leaves in its run directory, as the
+ * next `pseudoflow run` there sees it.
+ *
+ * A run's nodes pick up their state from the run directory whenever they
+ * start: the source its cursor, the sampler its store, the student and the
+ * teacher their checkpoints. That is what makes a crashed run continue. A
+ * run that finished, though, has spent that state: its sources are at the
+ * end of their streams, so the same command again would start, find nothing
+ * to do and end in seconds, leaving the old metrics in place. So the
+ * supervisor marks a run that finished (every instance placed here reached
+ * end-of-stream) with <run_dir>/run.finished, refuses to start a plain run
+ * on such a directory, and `--fresh` removes the earlier run's state first:
+ *
+ *     if (pf_run_dir_finished(dir, when, sizeof when) == 1 && !fresh) refuse;
+ *     if (fresh) pf_run_dir_clear(g, dir, &removed);
+ *     ... the run ...
+ *     pf_run_dir_mark_finished(dir, g->name, seconds);
+ *
+ * "State" is exactly the files this graph's nodes write by default (the
+ * list in run_dir.c): a file with another name, or the files of a node the
+ * graph no longer has, is never touched, and neither is a store the graph
+ * places outside the run directory other than its two LMDB files.
+ */
+#ifndef PF_RUN_DIR_H
+#define PF_RUN_DIR_H
+
+#include "runtime/graph.h"
+
+#include <stddef.h>
+
+/* Whether <run_dir>/run.finished exists: 1 (when, if non-NULL, gets its
+ * first line, "<UTC time> graph NAME in SECONDS s"), 0 when it does not.
+ * Returns PF_EIO when it exists but cannot be read. */
+int pf_run_dir_finished(const char *run_dir, char *when, size_t cap);
+
+/* Write <run_dir>/run.finished (atomically: a temporary file renamed over
+ * it). Returns 0 or PF_EIO with the reason. */
+int pf_run_dir_mark_finished(const char *run_dir, const char *graph_name, double seconds);
+
+/* Whether any of the files graph g's nodes keep in run_dir exists:
+ * 1 or 0. */
+int pf_run_dir_has_state(const pf_graph *g, const char *run_dir);
+
+/* Remove every file graph g's nodes keep in run_dir, and run.finished; the
+ * number removed goes to *removed (may be NULL). Missing files are not
+ * errors. Returns 0, or PF_EIO naming the first file that could not be
+ * removed. The caller holds the run directory (run.lock). */
+int pf_run_dir_clear(const pf_graph *g, const char *run_dir, size_t *removed);
+
+#endif
