@@ -4,11 +4,13 @@
  * The state of a run is listed here once, by who writes it:
  *   - per instance NAME#I: NAME#I.cursor (sources), NAME#I.files
  *     (dir_source), NAME#I.ckpt.pfm (student, teacher), NAME#I.ended (its
- *     end-of-stream record), truth-NAME#I.bin (labels a source hid for the
- *     evaluator), NAME#I.tsv (file_sink's default output, which it appends
- *     to so that a restart continues it);
- *   - per run: metrics.jsonl (appended), summary.json, stats.json,
- *     run.finished, and the store's data.mdb and lock.mdb.
+ *     end-of-stream record), NAME#I.tsv (file_sink's default output, which
+ *     it appends to so that a restart continues it);
+ *   - per run: every truth-*.bin (labels sources hid for the evaluator,
+ *     which reads them all), metrics.jsonl (appended), summary.json,
+ *     stats.json, run.finished, and the store's data.mdb and lock.mdb when
+ *     the store lies inside the run directory (one placed elsewhere with
+ *     store= may be shared, and run.lock does not guard it).
  * A node that adds a file to its run directory adds it here, or --fresh
  * would carry it into the next run. The student's final model (NAME.pfm)
  * is not state: no node reads it back when it starts, a run overwrites it
@@ -19,6 +21,7 @@
 #include "runtime/error.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,8 +32,8 @@
 #define FINISHED "run.finished"
 
 static const char *const instance_files[] = {"%s/%s.cursor", "%s/%s.files", "%s/%s.ckpt.pfm",
-                                             "%s/truth-%s.bin", "%s/%s.tsv"};
-static const char *const run_files[] = {"metrics.jsonl", "summary.json", "stats.json", FINISHED};
+                                             "%s/%s.tsv"};
+static const char *const run_files[] = {"metrics.jsonl", "summary.json", "stats.json"};
 static const char *const store_files[] = {"data.mdb", "lock.mdb"};
 
 typedef int (*visit_fn)(const char *path, void *arg);
@@ -46,13 +49,25 @@ static int visit(visit_fn fn, void *arg, const char *fmt, const char *a, const c
     return fn(path, arg);
 }
 
-/* Call fn(path, arg) for every state file of g in run_dir, existing or not;
- * stops at the first negative return and returns it. */
-static int each_state_file(const pf_graph *g, const char *run_dir, visit_fn fn, void *arg)
+int pf_run_dir_store_inside(const pf_graph *g, const char *run_dir)
+{
+    size_t n = strlen(run_dir);
+    return strncmp(g->cfg.store, run_dir, n) == 0 && g->cfg.store[n] == '/';
+}
+
+/* Call fn(path, arg) for every state file of g in run_dir, existing or not:
+ * the files of the instances `mine` accepts (all when NULL), every
+ * truth-*.bin (the evaluator reads them all, a renamed source's included),
+ * the run's files, the store's when it lies inside run_dir, and the marker
+ * last (a clear that fails halfway leaves a finished run marked). Stops at
+ * the first negative return and returns it. */
+static int each_state_file(const pf_graph *g, const char *run_dir, pf_run_dir_mine_fn mine,
+                           void *mine_arg, visit_fn fn, void *arg)
 {
     char name[PF_END_RECORD_NAME_MAX + 1];
     int rc = 0;
     for (size_t i = 0; i < g->ninstances && rc >= 0; i++) {
+        if (mine && !mine(i, mine_arg)) continue;
         pf_graph_instance_name(g, i, name, sizeof name);
         char record[PATH_CAP];
         if ((rc = pf_end_record_path(run_dir, name, record, sizeof record)) == 0)
@@ -60,10 +75,21 @@ static int each_state_file(const pf_graph *g, const char *run_dir, visit_fn fn, 
         for (size_t f = 0; f < sizeof instance_files / sizeof *instance_files && rc >= 0; f++)
             rc = visit(fn, arg, instance_files[f], run_dir, name);
     }
+    char pattern[PATH_CAP];
+    glob_t gl;
+    int n = snprintf(pattern, sizeof pattern, "%s/truth-*.bin", run_dir);
+    if (rc >= 0 && n > 0 && (size_t)n < sizeof pattern && glob(pattern, 0, NULL, &gl) == 0) {
+        for (size_t i = 0; i < gl.gl_pathc && rc >= 0; i++)
+            rc = fn(gl.gl_pathv[i], arg);
+        globfree(&gl);
+    }
     for (size_t f = 0; f < sizeof run_files / sizeof *run_files && rc >= 0; f++)
         rc = visit(fn, arg, "%s/%s", run_dir, run_files[f]);
-    for (size_t f = 0; f < sizeof store_files / sizeof *store_files && rc >= 0; f++)
+    for (size_t f = 0; f < sizeof store_files / sizeof *store_files && rc >= 0 &&
+                       pf_run_dir_store_inside(g, run_dir);
+         f++)
         rc = visit(fn, arg, "%s/%s", g->cfg.store, store_files[f]);
+    if (rc >= 0) rc = visit(fn, arg, "%s/%s", run_dir, FINISHED);
     return rc;
 }
 
@@ -113,7 +139,7 @@ static int exists(const char *path, void *arg)
 
 int pf_run_dir_has_state(const pf_graph *g, const char *run_dir)
 {
-    return each_state_file(g, run_dir, exists, NULL) < 0;
+    return each_state_file(g, run_dir, NULL, NULL, exists, NULL) < 0;
 }
 
 static int remove_one(const char *path, void *arg)
@@ -126,10 +152,17 @@ static int remove_one(const char *path, void *arg)
     return pf_errorf(PF_EIO, "cannot remove '%s': %s", path, strerror(errno));
 }
 
-int pf_run_dir_clear(const pf_graph *g, const char *run_dir, size_t *removed)
+int pf_run_dir_clear(const pf_graph *g, const char *run_dir, pf_run_dir_mine_fn mine, void *arg,
+                     size_t *removed)
 {
     size_t n = 0;
-    int rc = each_state_file(g, run_dir, remove_one, &n);
+    int rc = each_state_file(g, run_dir, mine, arg, remove_one, &n);
     if (removed) *removed = n;
     return rc;
+}
+
+int pf_run_dir_unmark_finished(const char *run_dir)
+{
+    size_t n = 0;
+    return visit(remove_one, &n, "%s/%s", run_dir, FINISHED);
 }

@@ -13,14 +13,15 @@
  * on such a directory, and `--fresh` removes the earlier run's state first:
  *
  *     if (pf_run_dir_finished(dir, when, sizeof when) == 1 && !fresh) refuse;
- *     if (fresh) pf_run_dir_clear(g, dir, &removed);
+ *     if (fresh) pf_run_dir_clear(g, dir, NULL, NULL, &removed);
  *     ... the run ...
  *     pf_run_dir_mark_finished(dir, g->name, seconds);
  *
  * "State" is exactly the files this graph's nodes write by default (the
  * list in run_dir.c): a file with another name, or the files of a node the
- * graph no longer has, is never touched, and neither is a store the graph
- * places outside the run directory other than its two LMDB files.
+ * graph no longer has, is never touched (truth files aside: the evaluator
+ * reads every one), and neither is a store the graph places outside the run
+ * directory.
  */
 #ifndef PF_RUN_DIR_H
 #define PF_RUN_DIR_H
@@ -38,14 +39,31 @@ int pf_run_dir_finished(const char *run_dir, char *when, size_t cap);
  * it). Returns 0 or PF_EIO with the reason. */
 int pf_run_dir_mark_finished(const char *run_dir, const char *graph_name, double seconds);
 
-/* Whether any of the files graph g's nodes keep in run_dir exists:
- * 1 or 0. */
+/* Remove <run_dir>/run.finished (a missing one is not an error). Returns 0
+ * or PF_EIO with the reason. */
+int pf_run_dir_unmark_finished(const char *run_dir);
+
+/* Whether any of the files graph g's nodes keep in run_dir exists: 1 or 0
+ * (1 also when it cannot tell, a path too long to build). */
 int pf_run_dir_has_state(const pf_graph *g, const char *run_dir);
 
-/* Remove every file graph g's nodes keep in run_dir, and run.finished; the
- * number removed goes to *removed (may be NULL). Missing files are not
- * errors. Returns 0, or PF_EIO naming the first file that could not be
- * removed. The caller holds the run directory (run.lock). */
-int pf_run_dir_clear(const pf_graph *g, const char *run_dir, size_t *removed);
+/* Whether g's store lies inside run_dir (the default, <run_dir>/store):
+ * 1 or 0. Only then does holding run.lock make its files a run's to
+ * remove: a store placed elsewhere (store=) may be shared. */
+int pf_run_dir_store_inside(const pf_graph *g, const char *run_dir);
+
+/* Which instances' files pf_run_dir_clear removes: nonzero for flat index
+ * `flat` (pf_gnode.first_instance + replica) to remove them. */
+typedef int (*pf_run_dir_mine_fn)(size_t flat, void *arg);
+
+/* Remove the files graph g's nodes keep in run_dir: those of the instances
+ * mine(flat, arg) accepts (every instance when mine is NULL; a machine
+ * passes the instances it runs, the others' files being theirs), the run's
+ * own, and run.finished last. The number removed goes to *removed (may be
+ * NULL). Missing files are not errors. Returns 0, PF_EIO naming the first
+ * file that could not be removed, or PF_ERANGE for a path too long to
+ * build. The caller holds the run directory (run.lock). */
+int pf_run_dir_clear(const pf_graph *g, const char *run_dir, pf_run_dir_mine_fn mine, void *arg,
+                     size_t *removed);
 
 #endif

@@ -81,6 +81,8 @@ typedef struct sup {
     uint64_t prev_ms;
     double *rate;        /* per node, samples/s, smoothed */
     int lock_fd;         /* <run_dir>/run.lock, flocked for the run's life; -1 = none */
+    int resume;          /* instances start as restarts keeping their end-of-stream records: --resume of a run
+                          * that had not finished (prepare_run_dir) */
 } sup;
 
 static volatile sig_atomic_t got_signal;
@@ -102,8 +104,8 @@ static int spawn(sup *s, child *c)
     child_name(s, c, spec, sizeof spec);
     /* Resumed, the first start is a restart of the incarnation that ran before this supervisor
      * stopped; c->restarts stays this run's count, which max_restarts bounds. */
-    snprintf(restarts, sizeof restarts, "%d", c->restarts + (s->o->resume ? 1 : 0));
-    if (c->restarts == 0 && !s->o->resume) {
+    snprintf(restarts, sizeof restarts, "%d", c->restarts + (s->resume ? 1 : 0));
+    if (c->restarts == 0 && !s->resume) {
         /* The instance's end-of-stream record (runtime/end_record.h) of an
          * earlier run here must not reach a restart of this one, even if
          * the first incarnation dies before it could remove it itself. */
@@ -182,29 +184,50 @@ static int lock_run_dir(sup *s)
     return 0;
 }
 
-/* What the run directory holds from an earlier run (runtime/run_dir.h):
- * with --fresh, clear it; a finished run is refused without --resume; an
- * unfinished one is continued, saying so. Called holding run.lock. */
+/* pf_run_dir_clear's filter: the instances that run here. */
+static int local_instances(size_t flat, void *arg)
+{
+    const sup *s = arg;
+    return !s->kids[flat].remote;
+}
+
+/* What the run directory holds from an earlier run (runtime/run_dir.h),
+ * once the instances are placed: with --fresh, clear what the local ones
+ * keep; a finished run is refused without --resume, and resumed it starts
+ * a new round of end-of-stream on its state (its records say every peer
+ * ended, which a new round must not believe); an unfinished run is
+ * continued, saying so. Called holding run.lock. */
 static int prepare_run_dir(sup *s)
 {
-    char when[160] = "";
+    char when[160] = ""; /* run.finished's line, "<UTC time> graph NAME in SECONDS s"; a longer one is cut */
     int finished = pf_run_dir_finished(s->run_dir, when, sizeof when);
     if (finished < 0) return finished;
+    s->resume = s->o->resume && !finished;
     if (s->o->fresh) {
         size_t removed = 0;
-        int rc = pf_run_dir_clear(s->g, s->run_dir, &removed);
+        int rc = pf_run_dir_clear(s->g, s->run_dir, local_instances, s, &removed);
         if (rc < 0) return rc;
         if (removed)
             PF_INFO("starting over (--fresh): removed %zu files of the earlier run in %s", removed, s->run_dir);
+        if (!pf_run_dir_store_inside(s->g, s->run_dir))
+            PF_WARN("--fresh leaves the store '%s': it lies outside the run directory (store=), where another run "
+                    "may use it; remove it to start from an empty store", s->g->cfg.store);
         return 0;
     }
     if (finished && !s->o->resume)
         return pf_errorf(PF_ESTATE,
                          "run dir '%s' holds a run that finished (%s): its sources are at the end of their streams, "
                          "so it would end at once. `pseudoflow run --fresh` starts over there (removing that run's "
-                         "store, checkpoints, cursors and metrics); --run-dir DIR starts in another directory",
+                         "store, checkpoints, cursors and metrics); --run-dir DIR starts in another directory; "
+                         "--resume runs it again on its state, for sources with more to send (a dir_source's new "
+                         "files)",
                          s->run_dir, when[0] ? when : "run.finished");
-    if (!finished && !s->o->resume && pf_run_dir_has_state(s->g, s->run_dir))
+    if (finished) {
+        PF_INFO("the run here had finished (%s): its instances start anew on its store, checkpoints and cursors",
+                when[0] ? when : "run.finished");
+        return pf_run_dir_unmark_finished(s->run_dir); /* an interrupted rerun is not a finished one */
+    }
+    if (!s->o->resume && pf_run_dir_has_state(s->g, s->run_dir))
         PF_WARN("run dir '%s' holds a run that did not finish: its nodes continue from its store, checkpoints and "
                 "cursors (--fresh starts over; --resume also keeps its end-of-stream records)", s->run_dir);
     return 0;
@@ -497,7 +520,6 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     }
     s.tty = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress;
     if ((rc = pf_endpoint_prepare(s.run_dir)) < 0 || (rc = lock_run_dir(&s)) < 0) return rc;
-    if ((rc = prepare_run_dir(&s)) < 0) goto out;
     s.nkids = g->ninstances;
     s.kids = calloc(s.nkids, sizeof *s.kids);
     s.prev_count = calloc(g->nnodes, sizeof *s.prev_count);
@@ -512,7 +534,7 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
             c->node = n;
             c->instance = i;
         }
-    if ((rc = place_instances(&s)) < 0) goto out;
+    if ((rc = place_instances(&s)) < 0 || (rc = prepare_run_dir(&s)) < 0) goto out;
 
     char ep[PF_ENDPOINT_MAX];
     if ((rc = pf_endpoint_supervisor(s.run_dir, ep, sizeof ep)) < 0) goto out;
@@ -539,9 +561,9 @@ int pf_supervisor_run(const pf_graph *g, const pf_run_opts *o)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
 
-    PF_INFO("%s graph '%s' from %s: %zu nodes, %zu processes, run dir %s", o->resume ? "resuming" : "running",
+    PF_INFO("%s graph '%s' from %s: %zu nodes, %zu processes, run dir %s", s.resume ? "resuming" : "running",
             g->name, o->graph_path, g->nnodes, s.nkids, s.run_dir);
-    if (o->resume) PF_INFO("every instance starts as a restart and keeps its end-of-stream record (--resume)");
+    if (s.resume) PF_INFO("every instance starts as a restart and keeps its end-of-stream record (--resume)");
     s.t0 = s.prev_ms = pf_clock_mono_ms();
     uint64_t next_progress = s.t0 + (s.tty ? PROGRESS_TTY_MS : PROGRESS_LOG_MS), next_control = s.t0;
     int completed = 0; /* every instance placed here finished */

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Start `pseudoflow run GRAPH --no-progress`, stdout and stderr appended to
- * <dir>/run.log. Returns the supervisor's pid. */
-static inline pid_t pf_e2e_start_run(const char *dir, const char *graph)
+/* Start `pseudoflow run GRAPH --no-progress [option]` (option may be NULL),
+ * stdout and stderr appended to <dir>/run.log. Returns the supervisor's pid. */
+static inline pid_t pf_e2e_start_run_with(const char *dir, const char *graph, const char *option)
 {
     char log[512];
     snprintf(log, sizeof log, "%s/run.log", dir);
@@ -25,10 +25,16 @@ static inline pid_t pf_e2e_start_run(const char *dir, const char *graph)
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
-        execl(PF_BIN, PF_BIN, "run", graph, "--no-progress", (char *)NULL);
+        execl(PF_BIN, PF_BIN, "run", graph, "--no-progress", option, (char *)NULL);
         _exit(127);
     }
     return pid;
+}
+
+/* pf_e2e_start_run_with without an option. */
+static inline pid_t pf_e2e_start_run(const char *dir, const char *graph)
+{
+    return pf_e2e_start_run_with(dir, graph, NULL);
 }
 
 /* Whole file as a string ("" when missing); caller frees. */

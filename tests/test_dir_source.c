@@ -225,3 +225,28 @@ Test(dir_source, files_dropped_while_running_are_picked_up)
     cr_expect_eq(c.samples, 1150);
     cr_expect_eq(c.truth, 400);
 }
+
+/* A once=1 run that finished is not run again by accident: a plain run
+ * there is refused (runtime/run_dir.h) and touches nothing; --resume
+ * continues it, and the source takes only the file that arrived since,
+ * into the same store under the next ids. */
+Test(dir_source, a_finished_once_run_resumed_takes_only_the_new_files)
+{
+    write_labeled("a", 400);
+    char graph[200];
+    write_graph(graph, sizeof graph, 1);
+    int status = wait_status(pf_e2e_start_run(dir, graph));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "first run: status 0x%x", status);
+    write_npy("b.npy", 300, 2, NULL);
+    status = wait_status(pf_e2e_start_run(dir, graph));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "a plain run on the finished run: status 0x%x", status);
+    cr_expect_eq(counts().samples, 400);
+    cr_expect_eq(files_done(), 1);
+    status = wait_status(pf_e2e_start_run_with(dir, graph, "--resume"));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the resumed run: status 0x%x", status);
+    check_ids(700);
+    cr_expect_eq(files_done(), 2);
+    pf_label_counts c = counts();
+    cr_expect_eq(c.samples, 700);
+    cr_expect_eq(c.decided, 700, "every sample of the new file is decided");
+}

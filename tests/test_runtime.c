@@ -463,6 +463,11 @@ Test(runtime, a_finished_run_is_refused_until_fresh_starts_it_over)
     log = run_log();
     cr_assert_eq(rc, 0, "the --fresh run failed; log:\n%s", log);
     cr_assert(strstr(log, "starting over (--fresh): removed"), "log:\n%s", log);
+    snprintf(path, sizeof path, "%s/stats.json", rdir);
+    char *stats = pf_e2e_slurp(path);
+    cr_assert(strstr(stats, "\"instance\": \"src#0\"") && strstr(stats, "\"samples_out\": 500"),
+              "the source should have streamed all 500 samples again: %s", stats);
+    free(stats);
     memset(seen, 0, sizeof seen);
     cr_assert_eq(read_sink("sink#0.tsv", seen, 500), 500, "the sink's file should hold the new run only; log:\n%s",
                  log);
