@@ -21,7 +21,7 @@
 #include "runtime/error.h"
 
 #include <errno.h>
-#include <glob.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,14 +75,14 @@ static int each_state_file(const pf_graph *g, const char *run_dir, pf_run_dir_mi
         for (size_t f = 0; f < sizeof instance_files / sizeof *instance_files && rc >= 0; f++)
             rc = visit(fn, arg, instance_files[f], run_dir, name);
     }
-    char pattern[PATH_CAP];
-    glob_t gl;
-    int n = snprintf(pattern, sizeof pattern, "%s/truth-*.bin", run_dir);
-    if (rc >= 0 && n > 0 && (size_t)n < sizeof pattern && glob(pattern, 0, NULL, &gl) == 0) {
-        for (size_t i = 0; i < gl.gl_pathc && rc >= 0; i++)
-            rc = fn(gl.gl_pathv[i], arg);
-        globfree(&gl);
+    DIR *d = rc >= 0 ? opendir(run_dir) : NULL; /* none yet: no truth files either */
+    for (struct dirent *e; d && rc >= 0 && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len > 10 && strncmp(e->d_name, "truth-", 6) == 0 &&
+            strcmp(e->d_name + len - 4, ".bin") == 0)
+            rc = visit(fn, arg, "%s/%s", run_dir, e->d_name);
     }
+    if (d) closedir(d);
     for (size_t f = 0; f < sizeof run_files / sizeof *run_files && rc >= 0; f++)
         rc = visit(fn, arg, "%s/%s", run_dir, run_files[f]);
     for (size_t f = 0; f < sizeof store_files / sizeof *store_files && rc >= 0 &&

@@ -459,6 +459,9 @@ Test(runtime, a_finished_run_is_refused_until_fresh_starts_it_over)
     static unsigned seen[501];
     cr_assert_eq(read_sink("sink#0.tsv", seen, 500), 500, "the refused run changed the sink's file");
 
+    /* a renamed source's truth file: the evaluator reads every truth-*.bin, so --fresh removes them all */
+    sh("touch '%s/truth-oldsrc#0.bin'", rdir);
+    sh("touch '%s/notes.txt'", rdir);
     rc = run_graph_with(NULL, "--fresh", NULL);
     log = run_log();
     cr_assert_eq(rc, 0, "the --fresh run failed; log:\n%s", log);
@@ -468,6 +471,10 @@ Test(runtime, a_finished_run_is_refused_until_fresh_starts_it_over)
     cr_assert(strstr(stats, "\"instance\": \"src#0\"") && strstr(stats, "\"samples_out\": 500"),
               "the source should have streamed all 500 samples again: %s", stats);
     free(stats);
+    snprintf(path, sizeof path, "%s/truth-oldsrc#0.bin", rdir);
+    cr_assert_neq(access(path, F_OK), 0, "--fresh left an earlier run's truth file");
+    snprintf(path, sizeof path, "%s/notes.txt", rdir);
+    cr_assert_eq(access(path, F_OK), 0, "--fresh removed a file that is not a run's state");
     memset(seen, 0, sizeof seen);
     cr_assert_eq(read_sink("sink#0.tsv", seen, 500), 500, "the sink's file should hold the new run only; log:\n%s",
                  log);
