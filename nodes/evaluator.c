@@ -40,8 +40,8 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
+#include "runtime/run_dir.h"
 
-#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +105,7 @@ typedef struct evaluator {
     pf_mlp *latest;
     int latest_scored;
     uint64_t last_eval_seen;
-    char metrics_path[4200], summary_path[4200], truth_glob[4200];
+    char metrics_path[4200], summary_path[4200], run_dir[4200];
     FILE *jsonl;
     char last_line[16384];
     uint64_t evals;
@@ -185,7 +185,7 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
     pf_models_set_threads((int)cfg->threads);
     snprintf(e->metrics_path, sizeof e->metrics_path, "%s/metrics.jsonl", pf_ctx_run_dir(ctx));
     snprintf(e->summary_path, sizeof e->summary_path, "%s/summary.json", pf_ctx_run_dir(ctx));
-    snprintf(e->truth_glob, sizeof e->truth_glob, "%s/truth-*.bin", pf_ctx_run_dir(ctx));
+    snprintf(e->run_dir, sizeof e->run_dir, "%s", pf_ctx_run_dir(ctx));
     e->jsonl = fopen(e->metrics_path, "a");
     if (!e->jsonl) {
         rc = pf_errorf(PF_EIO, "evaluator: cannot open '%s' for appending", e->metrics_path);
@@ -200,15 +200,15 @@ fail:
     return rc;
 }
 
+static int merge_truth(const char *path, void *arg)
+{
+    return pf_truth_merge_file(arg, path);
+}
+
 static int load_truth(evaluator *e, pf_truth *t)
 {
     memset(t, 0, sizeof *t);
-    glob_t gl;
-    if (glob(e->truth_glob, 0, NULL, &gl) != 0) return 0;
-    int rc = 0;
-    for (size_t i = 0; i < gl.gl_pathc && rc == 0; i++) rc = pf_truth_merge_file(t, gl.gl_pathv[i]);
-    globfree(&gl);
-    return rc;
+    return pf_run_dir_each_truth(e->run_dir, merge_truth, t);
 }
 
 static double ratio(uint64_t a, uint64_t b)

@@ -49,6 +49,21 @@ static int visit(visit_fn fn, void *arg, const char *fmt, const char *a, const c
     return fn(path, arg);
 }
 
+int pf_run_dir_each_truth(const char *run_dir, int (*fn)(const char *path, void *arg), void *arg)
+{
+    DIR *d = opendir(run_dir);
+    if (!d) return 0;
+    int rc = 0;
+    for (struct dirent *e; rc >= 0 && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len > 10 && strncmp(e->d_name, "truth-", 6) == 0 &&
+            strcmp(e->d_name + len - 4, ".bin") == 0)
+            rc = visit(fn, arg, "%s/%s", run_dir, e->d_name);
+    }
+    closedir(d);
+    return rc;
+}
+
 int pf_run_dir_store_inside(const pf_graph *g, const char *run_dir)
 {
     size_t n = strlen(run_dir);
@@ -75,14 +90,7 @@ static int each_state_file(const pf_graph *g, const char *run_dir, pf_run_dir_mi
         for (size_t f = 0; f < sizeof instance_files / sizeof *instance_files && rc >= 0; f++)
             rc = visit(fn, arg, instance_files[f], run_dir, name);
     }
-    DIR *d = rc >= 0 ? opendir(run_dir) : NULL; /* none yet: no truth files either */
-    for (struct dirent *e; d && rc >= 0 && (e = readdir(d));) {
-        size_t len = strlen(e->d_name);
-        if (len > 10 && strncmp(e->d_name, "truth-", 6) == 0 &&
-            strcmp(e->d_name + len - 4, ".bin") == 0)
-            rc = visit(fn, arg, "%s/%s", run_dir, e->d_name);
-    }
-    if (d) closedir(d);
+    if (rc >= 0) rc = pf_run_dir_each_truth(run_dir, fn, arg);
     for (size_t f = 0; f < sizeof run_files / sizeof *run_files && rc >= 0; f++)
         rc = visit(fn, arg, "%s/%s", run_dir, run_files[f]);
     for (size_t f = 0; f < sizeof store_files / sizeof *store_files && rc >= 0 &&

@@ -47,6 +47,13 @@ int pf_run_dir_unmark_finished(const char *run_dir);
  * (1 also when it cannot tell, a path too long to build). */
 int pf_run_dir_has_state(const pf_graph *g, const char *run_dir);
 
+/* Call fn(path, arg) for every truth-NAME.bin in run_dir (labels sources
+ * hid from the pipeline for the evaluator, data/truth.h), found by reading
+ * the directory, so a run_dir holding *, ? or [ matches only itself; in
+ * directory order. Stops at fn's first negative return and returns it; a
+ * run_dir that cannot be opened holds none (0). */
+int pf_run_dir_each_truth(const char *run_dir, int (*fn)(const char *path, void *arg), void *arg);
+
 /* Whether g's store lies inside run_dir (the default, <run_dir>/store):
  * 1 or 0. Only then does holding run.lock make its files a run's to
  * remove: a store placed elsewhere (store=) may be shared. */
