@@ -14,6 +14,7 @@
 #include "nodes/source_acks.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/run_dir.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -88,8 +89,9 @@ int pf_source_driver_new(pf_ctx *ctx, const pf_source_spec *spec, int out_port, 
     }
     if ((rc = pf_source_acks_new(d->spec.ack_timeout_ms, &d->acks)) < 0) goto fail;
     char path[4200];
-    snprintf(path, sizeof path, "%s/truth-%s.bin", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
-    if ((rc = pf_truth_writer_open(path, &d->truth)) < 0) goto fail;
+    if ((rc = pf_run_dir_truth_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), path, sizeof path)) < 0 ||
+        (rc = pf_truth_writer_open(path, &d->truth)) < 0)
+        goto fail;
     snprintf(d->cursor_path, sizeof d->cursor_path, "%s/%s.cursor", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
     if (d->acks_wired) {
         d->start_pos = read_cursor(d->cursor_path);

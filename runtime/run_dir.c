@@ -49,6 +49,17 @@ static int visit(visit_fn fn, void *arg, const char *fmt, const char *a, const c
     return fn(path, arg);
 }
 
+#define TRUTH_PREFIX "truth-"
+#define TRUTH_SUFFIX ".bin"
+
+int pf_run_dir_truth_path(const char *run_dir, const char *instance, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/" TRUTH_PREFIX "%s" TRUTH_SUFFIX, run_dir, instance);
+    if (n < 0 || (size_t)n >= cap)
+        return pf_errorf(PF_ERANGE, "run_dir '%s' too long for %s's truth file", run_dir, instance);
+    return 0;
+}
+
 int pf_run_dir_each_truth(const char *run_dir, int (*fn)(const char *path, void *arg), void *arg)
 {
     DIR *d = opendir(run_dir);
@@ -56,8 +67,10 @@ int pf_run_dir_each_truth(const char *run_dir, int (*fn)(const char *path, void 
     int rc = 0;
     for (struct dirent *e; rc >= 0 && (e = readdir(d));) {
         size_t len = strlen(e->d_name);
-        if (len > 10 && strncmp(e->d_name, "truth-", 6) == 0 &&
-            strcmp(e->d_name + len - 4, ".bin") == 0)
+        size_t pre = sizeof TRUTH_PREFIX - 1,
+               suf = sizeof TRUTH_SUFFIX - 1; /* and a name between them */
+        if (len > pre + suf && strncmp(e->d_name, TRUTH_PREFIX, pre) == 0 &&
+            strcmp(e->d_name + len - suf, TRUTH_SUFFIX) == 0)
             rc = visit(fn, arg, "%s/%s", run_dir, e->d_name);
     }
     closedir(d);

@@ -47,6 +47,11 @@ int pf_run_dir_unmark_finished(const char *run_dir);
  * (1 also when it cannot tell, a path too long to build). */
 int pf_run_dir_has_state(const pf_graph *g, const char *run_dir);
 
+/* Where source instance `instance` ("NAME#I") keeps the labels it hides:
+ * "<run_dir>/truth-NAME#I.bin" into buf, the name pf_run_dir_each_truth
+ * finds. Returns 0, or PF_ERANGE when it does not fit. */
+int pf_run_dir_truth_path(const char *run_dir, const char *instance, char *buf, size_t cap);
+
 /* Call fn(path, arg) for every truth-NAME.bin in run_dir (labels sources
  * hid from the pipeline for the evaluator, data/truth.h), found by reading
  * the directory, so a run_dir holding *, ? or [ matches only itself; in
