@@ -26,6 +26,7 @@
 #include "nodes/source_driver.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/run_dir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -319,8 +320,10 @@ static int dirsrc_start(pf_ctx *ctx, const void *cfgp, void **state)
         rc = pf_errorf(PF_EIO, "dir_source: '%s' is not a directory", cfg->dir);
         goto fail;
     }
-    snprintf(s->state_path, sizeof s->state_path, "%s/%s.files", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
-    if ((rc = load_state(s)) < 0) goto fail;
+    if ((rc = pf_run_dir_state_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), PF_RUN_DIR_FILES, s->state_path,
+                                    sizeof s->state_path)) < 0 ||
+        (rc = load_state(s)) < 0)
+        goto fail;
     pf_source_spec spec = {
         .self = s,
         .total = 0,

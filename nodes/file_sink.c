@@ -10,6 +10,7 @@
  */
 #include "runtime/error.h"
 #include "runtime/node_loop.h"
+#include "runtime/run_dir.h"
 
 #include <errno.h>
 #include <math.h>
@@ -43,15 +44,22 @@ static int sink_start(pf_ctx *ctx, const void *cfgp, void **state)
     const sink_cfg *cfg = cfgp;
     sink *s = calloc(1, sizeof *s);
     if (!s) return pf_errorf(PF_ENOMEM, "file_sink: out of memory");
-    if (cfg->path && cfg->path[0])
-        snprintf(s->path, sizeof s->path, "%s", cfg->path);
-    else
-        snprintf(s->path, sizeof s->path, "%s/%s.tsv", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
+    int rc = 0;
+    if (cfg->path && cfg->path[0]) {
+        int n = snprintf(s->path, sizeof s->path, "%s", cfg->path);
+        if (n < 0 || (size_t)n >= sizeof s->path) rc = pf_errorf(PF_ERANGE, "file_sink: path '%s' is too long", cfg->path);
+    } else {
+        rc = pf_run_dir_state_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), PF_RUN_DIR_SINK, s->path, sizeof s->path);
+    }
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
     s->f = fopen(s->path, "a");
     if (!s->f) {
         int e = errno;
         free(s);
-        return pf_errorf(PF_EIO, "file_sink: open '%s': %s", cfg->path, strerror(e));
+        return pf_errorf(PF_EIO, "file_sink: open '%s': %s", s->path, strerror(e));
     }
     *state = s;
     return 0;

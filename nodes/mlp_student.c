@@ -105,6 +105,7 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
+#include "runtime/run_dir.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -227,7 +228,11 @@ static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
     if (!s) return pf_errorf(PF_ENOMEM, "mlp_student: out of memory");
     s->cfg = *cfg;
     s->seed = cfg->seed >= 0 ? (uint64_t)cfg->seed : pf_ctx_seed(ctx);
-    snprintf(s->ckpt, sizeof s->ckpt, "%s/%s.ckpt.pfm", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
+    int rc = pf_run_dir_state_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), PF_RUN_DIR_CKPT, s->ckpt, sizeof s->ckpt);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
     if (cfg->save && cfg->save[0])
         snprintf(s->save, sizeof s->save, "%s", cfg->save);
     else

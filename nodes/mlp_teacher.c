@@ -46,6 +46,7 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/node_loop.h"
+#include "runtime/run_dir.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -168,7 +169,11 @@ static int teacher_start(pf_ctx *ctx, const void *cfgp, void **state)
     t->cfg = *(const teacher_cfg *)cfgp;
     t->seed = t->cfg.seed >= 0 ? (uint64_t)t->cfg.seed : pf_ctx_seed(ctx);
     t->temperature = 1.0f;
-    snprintf(t->ckpt, sizeof t->ckpt, "%s/%s.ckpt.pfm", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
+    int rc = pf_run_dir_state_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), PF_RUN_DIR_CKPT, t->ckpt, sizeof t->ckpt);
+    if (rc < 0) {
+        free(t);
+        return rc;
+    }
     *state = t;
     return 0;
 }

@@ -92,7 +92,9 @@ int pf_source_driver_new(pf_ctx *ctx, const pf_source_spec *spec, int out_port, 
     if ((rc = pf_run_dir_truth_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), path, sizeof path)) < 0 ||
         (rc = pf_truth_writer_open(path, &d->truth)) < 0)
         goto fail;
-    snprintf(d->cursor_path, sizeof d->cursor_path, "%s/%s.cursor", pf_ctx_run_dir(ctx), pf_ctx_name(ctx));
+    if ((rc = pf_run_dir_state_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), PF_RUN_DIR_CURSOR, d->cursor_path,
+                                    sizeof d->cursor_path)) < 0)
+        goto fail;
     if (d->acks_wired) {
         d->start_pos = read_cursor(d->cursor_path);
         if (d->spec.total && d->start_pos > d->spec.total) d->start_pos = d->spec.total;

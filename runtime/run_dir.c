@@ -31,8 +31,8 @@
 #define PATH_CAP 4352 /* a run_dir of up to 4096 bytes and a file name */
 #define FINISHED "run.finished"
 
-static const char *const instance_files[] = {"%s/%s.cursor", "%s/%s.files", "%s/%s.ckpt.pfm",
-                                             "%s/%s.tsv"};
+static const char *const instance_files[] = {PF_RUN_DIR_CURSOR, PF_RUN_DIR_FILES, PF_RUN_DIR_CKPT,
+                                             PF_RUN_DIR_SINK};
 static const char *const run_files[] = {"metrics.jsonl", "summary.json", "stats.json"};
 static const char *const store_files[] = {"data.mdb", "lock.mdb"};
 
@@ -47,6 +47,14 @@ static int visit(visit_fn fn, void *arg, const char *fmt, const char *a, const c
     if (n < 0 || (size_t)n >= sizeof path)
         return pf_errorf(PF_ERANGE, "a path in '%s' is too long", a);
     return fn(path, arg);
+}
+
+int pf_run_dir_state_path(const char *run_dir, const char *instance, const char *suffix, char *buf, size_t cap)
+{
+    int n = snprintf(buf, cap, "%s/%s%s", run_dir, instance, suffix);
+    if (n < 0 || (size_t)n >= cap)
+        return pf_errorf(PF_ERANGE, "run_dir '%s' too long for %s's %s file", run_dir, instance, suffix);
+    return 0;
 }
 
 #define TRUTH_PREFIX "truth-"
@@ -101,7 +109,8 @@ static int each_state_file(const pf_graph *g, const char *run_dir, pf_run_dir_mi
         if ((rc = pf_end_record_path(run_dir, name, record, sizeof record)) == 0)
             rc = fn(record, arg);
         for (size_t f = 0; f < sizeof instance_files / sizeof *instance_files && rc >= 0; f++)
-            rc = visit(fn, arg, instance_files[f], run_dir, name);
+            if ((rc = pf_run_dir_state_path(run_dir, name, instance_files[f], record, sizeof record)) == 0)
+                rc = fn(record, arg);
     }
     if (rc >= 0) rc = pf_run_dir_each_truth(run_dir, fn, arg);
     for (size_t f = 0; f < sizeof run_files / sizeof *run_files && rc >= 0; f++)

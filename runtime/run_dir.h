@@ -47,6 +47,19 @@ int pf_run_dir_unmark_finished(const char *run_dir);
  * (1 also when it cannot tell, a path too long to build). */
 int pf_run_dir_has_state(const pf_graph *g, const char *run_dir);
 
+/* The files an instance NAME#I keeps in the run directory, as suffixes of
+ * its name: the one list the nodes that write them and pf_run_dir_clear
+ * share (the end-of-stream record, NAME#I.ended, is end_record.h's). */
+#define PF_RUN_DIR_CURSOR ".cursor"   /* sources: samples acknowledged so far */
+#define PF_RUN_DIR_FILES ".files"     /* dir_source: the files it has taken */
+#define PF_RUN_DIR_CKPT ".ckpt.pfm"   /* mlp_student, mlp_teacher: checkpoint */
+#define PF_RUN_DIR_SINK ".tsv"        /* file_sink: default output, appended to */
+
+/* "<run_dir>/<instance><suffix>" into buf, suffix one of the PF_RUN_DIR_*
+ * above. Returns 0, or PF_ERANGE (naming the file) when it does not fit:
+ * never a shorter path acted on. */
+int pf_run_dir_state_path(const char *run_dir, const char *instance, const char *suffix, char *buf, size_t cap);
+
 /* Where source instance `instance` ("NAME#I") keeps the labels it hides:
  * "<run_dir>/truth-NAME#I.bin" into buf, the name pf_run_dir_each_truth
  * finds. Returns 0, or PF_ERANGE when it does not fit. */

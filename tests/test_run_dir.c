@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/error.h"
 #include "runtime/run_dir.h"
 
 static char base[256]; /* PF_TEST_TMP/run_dir-XXXXXX */
@@ -83,4 +84,19 @@ Test(run_dir, truth_files_are_the_run_dirs_own_even_with_pattern_characters_in_i
     cr_assert_eq(pf_run_dir_each_truth(dir, collect, names), 0,
                  "a run dir not made yet holds no truth");
     cr_assert_str_eq(names, "");
+}
+
+/* The nodes name their files with pf_run_dir_state_path, the same function
+ * --fresh finds them by; a run directory too long for the name is an
+ * error naming the file, never a shortened path. */
+Test(run_dir, state_paths_are_built_whole_or_refused)
+{
+    char buf[64];
+    cr_assert_eq(pf_run_dir_state_path("runs/x", "student#0", PF_RUN_DIR_CKPT, buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "runs/x/student#0.ckpt.pfm");
+    cr_assert_eq(pf_run_dir_state_path("runs/x", "source#1", PF_RUN_DIR_CURSOR, buf, sizeof buf), 0);
+    cr_assert_str_eq(buf, "runs/x/source#1.cursor");
+    char small[sizeof "runs/x/student#0.ckpt.pfm" - 1]; /* one byte short */
+    cr_assert_eq(pf_run_dir_state_path("runs/x", "student#0", PF_RUN_DIR_CKPT, small, sizeof small), PF_ERANGE);
+    cr_assert_not_null(strstr(pf_error_last(), "student#0"), "%s", pf_error_last());
 }
