@@ -75,6 +75,7 @@ static const char train_help[] =
     "  --drop X            input feature dropout while training (default 0)\n"
     "  --noise X           Gaussian input noise std while training (default 0)\n"
     "  --hidden-drop X     dropout of hidden units while training (default 0)\n"
+    "  --norm              layer-normalize each hidden layer before ReLU\n"
     "  --no-standardize    do not standardize inputs (default: fit mean/std on the\n"
     "                      training rows, stored in the model)\n"
     "  --calibrate         hold out every 5th labeled row and fit a temperature on it\n"
@@ -217,6 +218,7 @@ static int parse(int argc, char **argv, train_opts *o)
         else if (!strcmp(a, "--no-standardize")) o->standardize = 0;
         else if (!strcmp(a, "--constant-lr")) o->constant_lr = 1;
         else if (!strcmp(a, "--eval-every-epoch")) o->eval_each = 1;
+        else if (!strcmp(a, "--norm")) o->l.norm = 1;
         else flag = 0;
         if (flag && eq) {
             fprintf(stderr, "pseudoflow train: %s takes no value, got '%s'\n", a, argv[i]);

@@ -25,6 +25,13 @@
  * the stored activations: a dropped unit reads 0 like an inactive one, and a
  * surviving one passes its gradient scaled by 1/(1-p).
  *
+ * Layer normalization (pf_mlp_set_layer_norm): each hidden layer's
+ * pre-activation row z is replaced by y = (z − mean(z)) / sqrt(var(z) + eps)
+ * over the layer's units, before ReLU, with no gain or bias of its own (the
+ * next layer's weights scale it), so the parameter layout is unchanged. The
+ * normalized rows and their 1/sqrt(var + eps) are kept for backprop:
+ *     dz = (1/σ)·(dy − mean(dy) − y·mean(dy ⊙ y)).
+ *
  * Not here: other activations, batch norm, and thread safety (one model per
  * thread; see mlp.h). Input perturbation is pf_mlp_augment.
  */
@@ -44,6 +51,9 @@
  * layer, large enough for sgemm to run at full speed. */
 #define FORWARD_CHUNK 1024
 
+/* Layer normalization's variance floor (as in most frameworks). */
+#define LN_EPS 1e-5f
+
 struct pf_mlp {
     size_t nsizes;                    /* layers + 1 */
     uint32_t sizes[PF_MLP_MAX_SIZES]; /* d_0 .. d_L */
@@ -57,12 +67,15 @@ struct pf_mlp {
     pf_mlp_counters counters;
     float hidden_drop; /* training-time dropout of hidden units; 0 = off */
     pf_rng drop_rng;   /* draws the dropout masks */
+    int norm;          /* layer normalization of hidden pre-activations; carried in snapshots */
 
     /* Work buffers, valid for up to cap rows. */
     size_t cap;
     size_t max_width;             /* max d_l over l = 1..L */
     float *xs;                    /* [cap, d_0] standardized input */
     float *act[PF_MLP_MAX_SIZES]; /* [l] for 1 <= l < L: ReLU output [cap, d_l] */
+    float *ln_y[PF_MLP_MAX_SIZES];   /* [l] with norm: normalized pre-activation [cap, d_l] */
+    float *ln_rstd[PF_MLP_MAX_SIZES]; /* [l] with norm: 1/sqrt(var + eps) per row [cap] */
     float *logits;                /* [cap, d_L] */
     float *delta[2];              /* [cap, max_width] each */
     float *ones;                  /* [cap], all 1.0f */
@@ -146,8 +159,11 @@ int pf_mlp_new(const uint32_t *sizes, size_t nsizes, uint64_t seed, pf_mlp **out
 static void free_work(pf_mlp *m)
 {
     free(m->xs);
-    for (size_t l = 0; l < PF_MLP_MAX_SIZES; l++)
+    for (size_t l = 0; l < PF_MLP_MAX_SIZES; l++) {
         free(m->act[l]);
+        free(m->ln_y[l]);
+        free(m->ln_rstd[l]);
+    }
     free(m->logits);
     free(m->delta[0]);
     free(m->delta[1]);
@@ -177,6 +193,7 @@ int pf_mlp_clone(const pf_mlp *src, pf_mlp **out)
     m->counters = src->counters;
     m->hidden_drop = src->hidden_drop;
     m->drop_rng = src->drop_rng;
+    m->norm = src->norm;
     if (pf_mlp_set_standardization(m, src->in_mean, src->in_scale) < 0) {
         pf_mlp_destroy(&m);
         return pf_error_wrap(PF_ENOMEM, "mlp clone: ");
@@ -215,7 +232,8 @@ float *pf_mlp_params(pf_mlp *m)
 
 int pf_mlp_same_shape(const pf_mlp *a, const pf_mlp *b)
 {
-    return a->nsizes == b->nsizes && memcmp(a->sizes, b->sizes, a->nsizes * sizeof(uint32_t)) == 0;
+    return a->nsizes == b->nsizes && a->norm == b->norm &&
+           memcmp(a->sizes, b->sizes, a->nsizes * sizeof(uint32_t)) == 0;
 }
 
 float pf_mlp_temperature(const pf_mlp *m)
@@ -238,6 +256,16 @@ int pf_mlp_set_hidden_dropout(pf_mlp *m, float p, uint64_t seed)
     m->hidden_drop = p;
     pf_rng_seed(&m->drop_rng, seed);
     return 0;
+}
+
+void pf_mlp_set_layer_norm(pf_mlp *m, int on)
+{
+    m->norm = on != 0;
+}
+
+int pf_mlp_layer_norm(const pf_mlp *m)
+{
+    return m->norm;
 }
 
 pf_mlp_counters pf_mlp_get_counters(const pf_mlp *m)
@@ -353,7 +381,8 @@ static int ensure_cap(pf_mlp *m, size_t n)
               grow(&m->delta[0], n, m->max_width) | grow(&m->delta[1], n, m->max_width) |
               grow(&m->ones, n, 1);
     for (size_t l = 1; l < L; l++)
-        bad |= grow(&m->act[l], n, m->sizes[l]);
+        bad |= grow(&m->act[l], n, m->sizes[l]) | grow(&m->ln_y[l], n, m->sizes[l]) |
+               grow(&m->ln_rstd[l], n, 1);
     if (bad) return pf_errorf(PF_ENOMEM, "mlp: work buffers for %zu rows", n);
     for (size_t i = m->cap; i < n; i++)
         m->ones[i] = 1.0f;
@@ -377,6 +406,44 @@ static const float *layer_input(pf_mlp *m, const float *x, size_t n)
     return m->xs;
 }
 
+/* Layer normalization of z [n, d] in place: y = (z − mean)·rstd per row,
+ * rstd = 1/sqrt(var + eps); y is also copied to y_out, rstd to rstd_out [n]
+ * (for backprop). Sums in double: d is up to thousands of units. */
+static void layer_norm_rows(float *z, size_t n, size_t d, float *y_out, float *rstd_out)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *r = z + i * d;
+        double s = 0.0, sq = 0.0;
+        for (size_t j = 0; j < d; j++) s += r[j];
+        float mu = (float)(s / (double)d);
+        for (size_t j = 0; j < d; j++) {
+            double dv = (double)r[j] - mu;
+            sq += dv * dv;
+        }
+        float rstd = (float)(1.0 / sqrt(sq / (double)d + LN_EPS));
+        for (size_t j = 0; j < d; j++) r[j] = (r[j] - mu) * rstd;
+        memcpy(y_out + i * d, r, d * sizeof(float));
+        rstd_out[i] = rstd;
+    }
+}
+
+/* Backprop through layer normalization, in place: g [n, d] holds dL/dy on
+ * entry and dL/dz on return, dz = rstd·(dy − mean(dy) − y·mean(dy ⊙ y)). */
+static void layer_norm_backward(float *g, size_t n, size_t d, const float *y, const float *rstd)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *gi = g + i * d;
+        const float *yi = y + i * d;
+        double sg = 0.0, sgy = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            sg += gi[j];
+            sgy += (double)gi[j] * yi[j];
+        }
+        float mg = (float)(sg / (double)d), mgy = (float)(sgy / (double)d);
+        for (size_t j = 0; j < d; j++) gi[j] = rstd[i] * (gi[j] - mg - yi[j] * mgy);
+    }
+}
+
 /* Forward n <= cap rows; the last layer's logits go to out [n, d_L].
  * Returns the input actually fed to layer 1 (needed by backprop). `train`
  * applies hidden dropout, if set. */
@@ -398,6 +465,7 @@ static const float *forward_rows(pf_mlp *m, const float *x, size_t n, float *out
                     1.0f, z, nout);
         if (l < L) {
             size_t cnt = n * (size_t)nout;
+            if (m->norm) layer_norm_rows(z, n, (size_t)nout, m->ln_y[l], m->ln_rstd[l]);
             /* ReLU written so that NaN stays NaN (a NaN input must not look valid). */
             for (size_t k = 0; k < cnt; k++)
                 z[k] = z[k] < 0.0f ? 0.0f : z[k];
@@ -529,6 +597,7 @@ int pf_mlp_loss_grad_elr(pf_mlp *m, const float *x, size_t n, const int32_t *tar
             for (size_t k = 0; k < cnt; k++)
                 if (!(a[k] > 0.0f)) dnext[k] = 0.0f;
         }
+        if (m->norm) layer_norm_backward(dnext, n, (size_t)in, m->ln_y[l - 1], m->ln_rstd[l - 1]);
         float *t = dz;
         dz = dnext;
         dnext = t;
@@ -561,6 +630,7 @@ int pf_mlp_input_grad(pf_mlp *m, const float *x, size_t n, const int32_t *target
         size_t cnt = n * (size_t)in;
         for (size_t k = 0; k < cnt; k++)
             if (!(a[k] > 0.0f)) dnext[k] = 0.0f;
+        if (m->norm) layer_norm_backward(dnext, n, (size_t)in, m->ln_y[l - 1], m->ln_rstd[l - 1]);
         float *t = dz;
         dz = dnext;
         dnext = t;

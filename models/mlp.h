@@ -111,7 +111,7 @@ const uint32_t *pf_mlp_sizes(const pf_mlp *m, size_t *nsizes);
  * valid for m's life; writing through it changes the model. */
 float *pf_mlp_params(pf_mlp *m);
 
-/* 1 if a and b have the same layer widths. */
+/* 1 if a and b have the same layer widths and layer normalization. */
 int pf_mlp_same_shape(const pf_mlp *a, const pf_mlp *b);
 
 /* Calibration temperature carried in snapshots (fitted by
@@ -129,6 +129,14 @@ int pf_mlp_set_temperature(pf_mlp *m, float T);
  * masks. A setting of the model in memory, not of its snapshots (clones
  * keep it). Errors: PF_EINVAL (p outside [0, 1)). */
 int pf_mlp_set_hidden_dropout(pf_mlp *m, float p, uint64_t seed);
+
+/* Layer normalization of every hidden layer (on != 0): each row's
+ * pre-activations are shifted and scaled to mean 0 and variance 1 over the
+ * layer's units, before ReLU, with no parameters of its own (mlp.c). Part
+ * of the architecture: carried in snapshots (Model.norm) and compared by
+ * pf_mlp_same_shape. Switch it before training, not between steps. */
+void pf_mlp_set_layer_norm(pf_mlp *m, int on);
+int pf_mlp_layer_norm(const pf_mlp *m);
 
 pf_mlp_counters pf_mlp_get_counters(const pf_mlp *m);
 void pf_mlp_set_counters(pf_mlp *m, const pf_mlp_counters *c);

@@ -91,6 +91,7 @@ void pf_mlp_to_proto(const pf_mlp *m, Pf__Model *out)
     out->preq_seen = c.preq_seen;
     out->preq_correct = c.preq_correct;
     out->fit_rows = c.fit_rows;
+    out->norm = (uint32_t)pf_mlp_layer_norm(m);
 }
 
 static int check_proto(const Pf__Model *msg)
@@ -121,6 +122,7 @@ static int check_proto(const Pf__Model *msg)
     for (size_t j = 0; j < msg->n_in_mean; j++)
         if (!isfinite(msg->in_mean[j]) || !isfinite(msg->in_scale[j]))
             return pf_errorf(PF_EPROTO, "model snapshot: standardization %zu not finite", j);
+    if (msg->norm > 1) return pf_errorf(PF_EPROTO, "model snapshot: norm %u, expected 0 or 1", msg->norm);
     if (msg->temperature != 0.0f && !(msg->temperature > 0.0f && isfinite(msg->temperature)))
         return pf_errorf(PF_EPROTO, "model snapshot: temperature %g", (double)msg->temperature);
     return 0;
@@ -135,6 +137,7 @@ int pf_mlp_from_proto(const Pf__Model *msg, pf_mlp **out)
     rc = pf_mlp_new(msg->sizes, msg->n_sizes, 0, &m);
     if (rc < 0) return rc;
     memcpy(pf_mlp_params(m), msg->params, msg->n_params * sizeof(float));
+    pf_mlp_set_layer_norm(m, (int)msg->norm);
     if (msg->n_in_mean) {
         rc = pf_mlp_set_standardization(m, msg->in_mean, msg->in_scale);
         if (rc < 0) goto fail;

@@ -60,6 +60,7 @@ int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint
     pf_rng_seed(&L->rng, seed ^ 0x5eedull);
     L->seed = seed;
     if ((rc = pf_mlp_new(sizes, ns, seed, &L->model)) < 0) return rc;
+    pf_mlp_set_layer_norm(L->model, cfg->norm);
     /* Masks on a stream of their own, apart from the init (seed) and augmentation
      * (seed ^ 0x5eed) streams; the constant only has to differ from those. */
     if ((rc = pf_mlp_set_hidden_dropout(L->model, (float)cfg->hidden_drop, seed ^ 0xd20bull)) < 0) return rc;

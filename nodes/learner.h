@@ -36,6 +36,7 @@ typedef struct pf_learner_cfg {
     double drop;         /* input feature dropout while training */
     double noise;        /* Gaussian feature noise std while training */
     double hidden_drop;  /* dropout of hidden units while training */
+    int norm;            /* layer normalization of the hidden layers */
     int64_t threads;     /* BLAS threads */
 } pf_learner_cfg;
 
@@ -54,6 +55,8 @@ typedef struct pf_learner_cfg {
      "training-time Gaussian feature noise std (strong view)"},                                    \
     {"hidden_drop", PF_PT_FLOAT, offsetof(T, m.hidden_drop), "0", 0, 0.95, NULL,                   \
      "training-time dropout of hidden units (inverted: inference uses every unit)"},               \
+    {"norm", PF_PT_BOOL, offsetof(T, m.norm), "0", 0, 1, NULL,                                     \
+     "layer-normalize each hidden layer before ReLU (part of the architecture)"},                 \
     {"threads", PF_PT_INT, offsetof(T, m.threads), "1", 1, 256, NULL, "BLAS threads for this node"}
 
 typedef struct pf_learner {

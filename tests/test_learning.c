@@ -287,6 +287,28 @@ Test(learning, model_teacher_distills_a_saved_student)
     cr_assert_gt(distilled, first - 0.05, "distilling a %.4f model gave %.4f", first, distilled);
 }
 
+/* norm=1 on both learners: the student's snapshots carry it, so the mean
+ * teacher (of the same shape) follows them and the evaluator scores them. */
+Test(learning, a_layer_normalized_student_and_mean_teacher_learn_together)
+{
+    double acc = run_student("ln", 0, ", norm=1", MLP_TEACHER ", norm=1", "policy=fixmatch, tau=0.9");
+    char model[640];
+    snprintf(model, sizeof model, "%s/ln/student.pfm", dir);
+    pf_mlp *m = NULL;
+    cr_assert_eq(pf_mlp_load(model, &m), 0, "no loadable student at %s", model);
+    cr_expect_eq(pf_mlp_layer_norm(m), 1, "the saved student lost its layer normalization");
+    pf_mlp_destroy(&m);
+    char cmd[1400]; /* the teacher refreshed from the student: no shape mismatch logged */
+    snprintf(cmd, sizeof cmd, "grep -q 'another architecture' '%s/ln.log'", dir);
+    cr_expect_neq(system(cmd), 0, "a shape mismatch was logged; see %s/ln.log", dir);
+    cr_log_info("layer-normalized student %.4f", acc);
+    cr_assert_gt(acc, 0.80, "the layer-normalized student scored %.4f on the blobs", acc);
+    /* A plain teacher cannot follow a normalized student, and says so. */
+    run_student("lnmix", 0, ", norm=1", MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    snprintf(cmd, sizeof cmd, "grep -q 'another architecture' '%s/lnmix.log'", dir);
+    cr_expect_eq(system(cmd), 0, "no architecture warning in %s/lnmix.log", dir);
+}
+
 /* A saved model's probabilities over the held-out blobs, [*n, CLASSES]; the caller frees. */
 static float *held_out_probs(const char *model_path, size_t *n)
 {
@@ -781,6 +803,20 @@ Test(train, hidden_dropout_reaches_the_model_and_it_still_learns)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
     snprintf(cmd, sizeof cmd, "grep -q -- '--hidden-drop expects a number in \\[0, 0.95\\]' '%s/err'", dir);
     cr_assert_eq(system(cmd), 0);
+}
+
+Test(train, layer_norm_reaches_the_saved_model_and_it_still_learns)
+{
+    train_blobs("ln", "--norm --hidden 32,16");
+    char path[640];
+    snprintf(path, sizeof path, "%s/ln.pfm", dir);
+    pf_mlp *m = NULL;
+    cr_assert_eq(pf_mlp_load(path, &m), 0);
+    cr_expect_eq(pf_mlp_layer_norm(m), 1, "--norm did not reach the saved model");
+    pf_mlp_destroy(&m);
+    snprintf(path, sizeof path, "%s/ln.json", dir);
+    double acc = json_number(path, "accuracy");
+    cr_expect_gt(acc, 0.80, "held-out accuracy %.4f with layer normalization", acc);
 }
 
 Test(train, fails_with_usage_status_when_a_required_option_is_missing)

@@ -210,14 +210,13 @@ Test(mlp, mixed_hard_and_soft_targets_gradient_matches_finite_differences)
     pf_mlp_destroy(&m);
 }
 
-Test(mlp, input_gradient_through_standardization_matches_finite_differences)
+/* Worst relative error of pf_mlp_input_grad against central differences of
+ * pf_mlp_loss over the inputs, on hard and soft rows (as VAT mixes them). */
+static double input_grad_check(pf_mlp *m, uint64_t seed)
 {
-    pf_mlp *m = gradcheck_mlp(tiny, 4, 11);
-    const float mean[4] = {0.3f, -0.2f, 0.1f, 0.0f}, scale[4] = {2.0f, 0.5f, 1.5f, 0.8f};
-    cr_assert_eq(pf_mlp_set_standardization(m, mean, scale), 0, "%s", pf_error_last());
     enum { N = 6, D = 4 };
-    float *x = normal_matrix(N, D, 12);
-    int32_t y[N] = {0, -1, 2, 1, -1, 2}; /* hard and soft rows, as VAT mixes them */
+    float *x = normal_matrix(N, D, seed);
+    int32_t y[N] = {0, -1, 2, 1, -1, 2};
     float q[N * 3] = {0, 0, 0, 0.2f, 0.5f, 0.3f, 0, 0, 0, 0, 0, 0, 0.6f, 0.3f, 0.1f, 0, 0, 0};
     float w[N] = {1.0f, 0.5f, 2.0f, 0.3f, 1.0f, 0.8f};
     float g[N * D];
@@ -242,9 +241,85 @@ Test(mlp, input_gradient_through_standardization_matches_finite_differences)
         double num = (lp - lm) / ((double)hp + (double)hm);
         worst = fmax(worst, fabs(num - g[k]) / fmax(fmax(fabs(num), fabs(g[k])), 0.01 * gmax));
     }
+    free(x);
+    return worst;
+}
+
+Test(mlp, input_gradient_through_standardization_matches_finite_differences)
+{
+    pf_mlp *m = gradcheck_mlp(tiny, 4, 11);
+    const float mean[4] = {0.3f, -0.2f, 0.1f, 0.0f}, scale[4] = {2.0f, 0.5f, 1.5f, 0.8f};
+    cr_assert_eq(pf_mlp_set_standardization(m, mean, scale), 0, "%s", pf_error_last());
+    double worst = input_grad_check(m, 12);
     cr_assert_lt(worst, 1e-2, "relative error %g", worst);
+    pf_mlp_destroy(&m);
+}
+
+Test(mlp, layer_norm_input_gradient_matches_finite_differences)
+{
+    pf_mlp *m = gradcheck_mlp(tiny, 4, 13);
+    pf_mlp_set_layer_norm(m, 1);
+    double worst = input_grad_check(m, 14);
+    cr_assert_lt(worst, 1e-2, "relative error %g", worst);
+    pf_mlp_destroy(&m);
+}
+
+Test(mlp, layer_norm_gradient_matches_finite_differences)
+{
+    /* Seed 15 put a normalized unit within eps of its ReLU kink (one-sided
+     * differences 0.0025 and -0.0010, the analytic gradient on the first). */
+    pf_mlp *m = gradcheck_mlp(tiny, 4, 25);
+    pf_mlp_set_layer_norm(m, 1);
+    float *x = normal_matrix(6, 4, 16);
+    int32_t y[6] = {2, -1, 0, 1, -1, 1}; /* -1: use the soft row */
+    float q[6 * 3] = {0, 0, 0, 0.2f, 0.5f, 0.3f, 0, 0, 0, 0, 0, 0, 0.9f, 0.05f, 0.05f, 0, 0, 0};
+    float w[6] = {1.0f, 0.5f, 2.0f, 0.3f, 1.0f, 0.8f};
+    double err = grad_check(m, x, 6, y, q, w, 2.0f);
+    cr_assert_lt(err, 1e-2, "relative error %g", err);
     free(x);
     pf_mlp_destroy(&m);
+}
+
+Test(mlp, layer_norm_gradient_matches_finite_differences_under_hidden_dropout)
+{
+    pf_mlp *m = gradcheck_mlp(tiny, 4, 17);
+    pf_mlp_set_layer_norm(m, 1);
+    float *x = normal_matrix(16, 4, 18);
+    int32_t y[16];
+    for (int i = 0; i < 16; i++) y[i] = i % 3;
+    double err = grad_check_masked(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 19, NULL);
+    cr_assert_lt(err, 1e-2, "relative error %g", err);
+    free(x);
+    pf_mlp_destroy(&m);
+}
+
+Test(mlp, layer_norm_makes_the_logits_blind_to_the_scale_of_a_hidden_layer)
+{
+    /* y = (z − mean z)/std z does not change when W_1 and b_1 are scaled by
+     * c > 0; without normalization the logits move. Layer 1 is W_1 [6, 4]
+     * then b_1 [6] at the front of the parameter vector. */
+    enum { N = 5, C = 3, P1 = 6 * 4 + 6 };
+    float *x = normal_matrix(N, 4, 20);
+    float before[N * C], after[N * C];
+    for (int norm = 0; norm <= 1; norm++) {
+        pf_mlp *m = gradcheck_mlp(tiny, 4, 21);
+        pf_mlp_set_layer_norm(m, norm);
+        cr_assert_eq(pf_mlp_layer_norm(m), norm);
+        cr_assert_eq(pf_mlp_forward(m, x, N, before), 0);
+        float *p = pf_mlp_params(m);
+        for (size_t k = 0; k < P1; k++) p[k] *= 3.0f;
+        cr_assert_eq(pf_mlp_forward(m, x, N, after), 0);
+        double diff = 0.0, mag = 0.0;
+        for (size_t k = 0; k < N * C; k++) {
+            diff = fmax(diff, fabs(after[k] - before[k]));
+            mag = fmax(mag, fabs(before[k]));
+        }
+        cr_assert_gt(mag, 0.1, "logits are suspiciously small");
+        if (norm) cr_assert_lt(diff, 1e-4 * mag, "normalized logits moved by %g", diff);
+        else cr_assert_gt(diff, 0.1 * mag, "unnormalized logits moved only by %g", diff);
+        pf_mlp_destroy(&m);
+    }
+    free(x);
 }
 
 Test(mlp, hidden_dropout_gradient_matches_finite_differences_under_the_same_masks)
@@ -803,6 +878,42 @@ Test(mlp, snapshot_proto_round_trip_is_bit_exact)
     pf__model__free_unpacked(dec, NULL);
     free(buf);
     pf_mlp_destroy(&back);
+    pf_mlp_destroy(&m);
+}
+
+Test(mlp, layer_norm_travels_in_snapshots_and_is_part_of_the_shape)
+{
+    pf_mlp *m = trained_model(), *plain = NULL, *back = NULL;
+    cr_assert_eq(pf_mlp_clone(m, &plain), 0);
+    pf_mlp_set_layer_norm(m, 1);
+    cr_assert_not(pf_mlp_same_shape(m, plain), "a normalized net has the shape of a plain one");
+    cr_assert_eq(pf_mlp_ema_update(m, plain, 0.9f), PF_EMISMATCH);
+    Pf__Model msg = PF__MODEL__INIT;
+    pf_mlp_to_proto(m, &msg);
+    cr_assert_eq(msg.norm, 1);
+    size_t len = pf__model__get_packed_size(&msg);
+    uint8_t *buf = malloc(len);
+    pf__model__pack(&msg, buf);
+    Pf__Model *dec = pf__model__unpack(NULL, len, buf);
+    cr_assert_not_null(dec);
+    cr_assert_eq(pf_mlp_from_proto(dec, &back), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_mlp_layer_norm(back), 1);
+    assert_same_model(m, back);
+    float *x = normal_matrix(5, 4, 34), pa[15], pb[15], pp[15];
+    pf_mlp_predict_proba(m, x, 5, 1.0f, pa);
+    pf_mlp_predict_proba(back, x, 5, 1.0f, pb);
+    pf_mlp_predict_proba(plain, x, 5, 1.0f, pp);
+    cr_assert_eq(memcmp(pa, pb, sizeof pa), 0);
+    cr_assert_neq(memcmp(pa, pp, sizeof pa), 0, "normalization changed no prediction");
+    pf_mlp_destroy(&back);
+    dec->norm = 2;
+    cr_assert_eq(pf_mlp_from_proto(dec, &back), PF_EPROTO);
+    cr_assert(strstr(pf_error_last(), "norm 2"), "%s", pf_error_last());
+    cr_assert_null(back);
+    pf__model__free_unpacked(dec, NULL);
+    free(buf);
+    free(x);
+    pf_mlp_destroy(&plain);
     pf_mlp_destroy(&m);
 }
 
