@@ -198,16 +198,21 @@ Test(mlp, soft_targets_at_temperature_two_gradient_matches_finite_differences)
     pf_mlp_destroy(&m);
 }
 
+/* Also through layer normalization (norm = 1), hidden layers and all. */
 Test(mlp, mixed_hard_and_soft_targets_gradient_matches_finite_differences)
 {
-    pf_mlp *m = gradcheck_mlp(tiny, 4, 9);
     float *x = normal_matrix(4, 4, 10);
     int32_t y[4] = {2, -1, 0, -1}; /* -1: use the soft row */
     float q[4 * 3] = {0, 0, 0, 0.2f, 0.5f, 0.3f, 0, 0, 0, 0.9f, 0.05f, 0.05f};
-    double err = grad_check(m, x, 4, y, q, NULL, 1.5f);
-    cr_assert_lt(err, 1e-2, "relative error %g", err);
+    float w[4] = {1.0f, 0.5f, 2.0f, 0.3f};
+    for (int norm = 0; norm <= 1; norm++) {
+        pf_mlp *m = gradcheck_mlp(tiny, 4, 9);
+        pf_mlp_set_layer_norm(m, norm);
+        double err = grad_check(m, x, 4, y, q, norm ? w : NULL, 1.5f);
+        cr_assert_lt(err, 1e-2, "norm %d: relative error %g", norm, err);
+        pf_mlp_destroy(&m);
+    }
     free(x);
-    pf_mlp_destroy(&m);
 }
 
 /* Worst relative error of pf_mlp_input_grad against central differences of
@@ -245,52 +250,17 @@ static double input_grad_check(pf_mlp *m, uint64_t seed)
     return worst;
 }
 
-Test(mlp, input_gradient_through_standardization_matches_finite_differences)
+Test(mlp, input_gradient_matches_finite_differences_through_standardization_and_layer_norm)
 {
-    pf_mlp *m = gradcheck_mlp(tiny, 4, 11);
     const float mean[4] = {0.3f, -0.2f, 0.1f, 0.0f}, scale[4] = {2.0f, 0.5f, 1.5f, 0.8f};
-    cr_assert_eq(pf_mlp_set_standardization(m, mean, scale), 0, "%s", pf_error_last());
-    double worst = input_grad_check(m, 12);
-    cr_assert_lt(worst, 1e-2, "relative error %g", worst);
-    pf_mlp_destroy(&m);
-}
-
-Test(mlp, layer_norm_input_gradient_matches_finite_differences)
-{
-    pf_mlp *m = gradcheck_mlp(tiny, 4, 13);
-    pf_mlp_set_layer_norm(m, 1);
-    double worst = input_grad_check(m, 14);
-    cr_assert_lt(worst, 1e-2, "relative error %g", worst);
-    pf_mlp_destroy(&m);
-}
-
-Test(mlp, layer_norm_gradient_matches_finite_differences)
-{
-    /* Seed 15 put a normalized unit within eps of its ReLU kink (one-sided
-     * differences 0.0025 and -0.0010, the analytic gradient on the first). */
-    pf_mlp *m = gradcheck_mlp(tiny, 4, 25);
-    pf_mlp_set_layer_norm(m, 1);
-    float *x = normal_matrix(6, 4, 16);
-    int32_t y[6] = {2, -1, 0, 1, -1, 1}; /* -1: use the soft row */
-    float q[6 * 3] = {0, 0, 0, 0.2f, 0.5f, 0.3f, 0, 0, 0, 0, 0, 0, 0.9f, 0.05f, 0.05f, 0, 0, 0};
-    float w[6] = {1.0f, 0.5f, 2.0f, 0.3f, 1.0f, 0.8f};
-    double err = grad_check(m, x, 6, y, q, w, 2.0f);
-    cr_assert_lt(err, 1e-2, "relative error %g", err);
-    free(x);
-    pf_mlp_destroy(&m);
-}
-
-Test(mlp, layer_norm_gradient_matches_finite_differences_under_hidden_dropout)
-{
-    pf_mlp *m = gradcheck_mlp(tiny, 4, 17);
-    pf_mlp_set_layer_norm(m, 1);
-    float *x = normal_matrix(16, 4, 18);
-    int32_t y[16];
-    for (int i = 0; i < 16; i++) y[i] = i % 3;
-    double err = grad_check_masked(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 19, NULL);
-    cr_assert_lt(err, 1e-2, "relative error %g", err);
-    free(x);
-    pf_mlp_destroy(&m);
+    for (int norm = 0; norm <= 1; norm++) {
+        pf_mlp *m = gradcheck_mlp(tiny, 4, 11 + 2 * (uint64_t)norm);
+        if (norm) pf_mlp_set_layer_norm(m, 1);
+        else cr_assert_eq(pf_mlp_set_standardization(m, mean, scale), 0, "%s", pf_error_last());
+        double worst = input_grad_check(m, 12 + 2 * (uint64_t)norm);
+        cr_assert_lt(worst, 1e-2, "%s: relative error %g", norm ? "layer norm" : "standardization", worst);
+        pf_mlp_destroy(&m);
+    }
 }
 
 Test(mlp, layer_norm_makes_the_logits_blind_to_the_scale_of_a_hidden_layer)
@@ -324,21 +294,24 @@ Test(mlp, layer_norm_makes_the_logits_blind_to_the_scale_of_a_hidden_layer)
 
 Test(mlp, hidden_dropout_gradient_matches_finite_differences_under_the_same_masks)
 {
-    pf_mlp *m = gradcheck_mlp(tiny, 4, 5);
     float *x = normal_matrix(16, 4, 6);
     int32_t y[16];
     for (int i = 0; i < 16; i++) y[i] = i % 3;
-    /* The masks are applied (the loss is not the whole network's) and are a
-     * function of the seed. */
-    double full = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.0f, 0, NULL);
-    double loss = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL);
-    cr_assert_gt(fabs(loss - full), 1e-4, "dropout loss %g equals the full loss %g", loss, full);
-    cr_assert_eq(loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL), loss);
+    for (int norm = 0; norm <= 1; norm++) { /* with and without layer normalization */
+        pf_mlp *m = gradcheck_mlp(tiny, 4, 5);
+        pf_mlp_set_layer_norm(m, norm);
+        /* The masks are applied (the loss is not the whole network's) and are a
+         * function of the seed. */
+        double full = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.0f, 0, NULL);
+        double loss = loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL);
+        cr_assert_gt(fabs(loss - full), 1e-4, "dropout loss %g equals the full loss %g", loss, full);
+        cr_assert_eq(loss_at(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL), loss);
 
-    double err = grad_check_masked(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL);
-    cr_assert_lt(err, 1e-2, "relative error %g", err);
+        double err = grad_check_masked(m, x, 16, y, NULL, NULL, 1.0f, 0.3f, 9, NULL);
+        cr_assert_lt(err, 1e-2, "norm %d: relative error %g", norm, err);
+        pf_mlp_destroy(&m);
+    }
     free(x);
-    pf_mlp_destroy(&m);
 }
 
 Test(mlp, hidden_dropout_leaves_prediction_and_the_loss_of_the_whole_network_alone)
@@ -859,24 +832,34 @@ static void assert_same_model(pf_mlp *a, pf_mlp *b)
     cr_assert_eq(ca.fit_rows, cb.fit_rows);
 }
 
-Test(mlp, snapshot_proto_round_trip_is_bit_exact)
+/* m through the wire: to_proto, pack, unpack (*dec, freed by the caller
+ * with pf__model__free_unpacked), from_proto into *back. */
+static void proto_round_trip(const pf_mlp *m, Pf__Model **dec, pf_mlp **back)
 {
-    pf_mlp *m = trained_model(), *back = NULL;
     Pf__Model msg = PF__MODEL__INIT;
     pf_mlp_to_proto(m, &msg);
-    cr_assert_eq(msg.n_params, 83);
-    cr_assert_eq(msg.version, 9);
     size_t len = pf__model__get_packed_size(&msg);
     uint8_t *buf = malloc(len);
     pf__model__pack(&msg, buf);
-    Pf__Model *dec = pf__model__unpack(NULL, len, buf);
-    cr_assert_not_null(dec);
-    cr_assert_eq(pf_mlp_from_proto(dec, &back), 0, "%s", pf_error_last());
+    *dec = pf__model__unpack(NULL, len, buf);
+    free(buf);
+    cr_assert_not_null(*dec);
+    cr_assert_eq(pf_mlp_from_proto(*dec, back), 0, "%s", pf_error_last());
+}
+
+Test(mlp, snapshot_proto_round_trip_is_bit_exact)
+{
+    pf_mlp *m = trained_model(), *back = NULL;
+    Pf__Model msg = PF__MODEL__INIT, *dec = NULL;
+    pf_mlp_to_proto(m, &msg);
+    cr_assert_eq(msg.n_params, 83);
+    cr_assert_eq(msg.version, 9);
+    cr_assert_eq(msg.norm, 0);
+    proto_round_trip(m, &dec, &back);
     assert_same_model(m, back);
     cr_assert_eq(pf_mlp_get_counters(back).version, 9);
     cr_assert_eq(pf_mlp_get_counters(back).steps, 5);
     pf__model__free_unpacked(dec, NULL);
-    free(buf);
     pf_mlp_destroy(&back);
     pf_mlp_destroy(&m);
 }
@@ -888,15 +871,10 @@ Test(mlp, layer_norm_travels_in_snapshots_and_is_part_of_the_shape)
     pf_mlp_set_layer_norm(m, 1);
     cr_assert_not(pf_mlp_same_shape(m, plain), "a normalized net has the shape of a plain one");
     cr_assert_eq(pf_mlp_ema_update(m, plain, 0.9f), PF_EMISMATCH);
-    Pf__Model msg = PF__MODEL__INIT;
+    Pf__Model msg = PF__MODEL__INIT, *dec = NULL;
     pf_mlp_to_proto(m, &msg);
     cr_assert_eq(msg.norm, 1);
-    size_t len = pf__model__get_packed_size(&msg);
-    uint8_t *buf = malloc(len);
-    pf__model__pack(&msg, buf);
-    Pf__Model *dec = pf__model__unpack(NULL, len, buf);
-    cr_assert_not_null(dec);
-    cr_assert_eq(pf_mlp_from_proto(dec, &back), 0, "%s", pf_error_last());
+    proto_round_trip(m, &dec, &back);
     cr_assert_eq(pf_mlp_layer_norm(back), 1);
     assert_same_model(m, back);
     float *x = normal_matrix(5, 4, 34), pa[15], pb[15], pp[15];
@@ -911,7 +889,6 @@ Test(mlp, layer_norm_travels_in_snapshots_and_is_part_of_the_shape)
     cr_assert(strstr(pf_error_last(), "norm 2"), "%s", pf_error_last());
     cr_assert_null(back);
     pf__model__free_unpacked(dec, NULL);
-    free(buf);
     free(x);
     pf_mlp_destroy(&plain);
     pf_mlp_destroy(&m);
