@@ -38,6 +38,22 @@ int pf_learner_sizes(const char *hidden, uint32_t dim, uint32_t classes, uint32_
     return 0;
 }
 
+extern const pf_kind pf_kind_mlp_teacher, pf_kind_mlp_student;
+
+const pf_learner_cfg *pf_learner_cfg_of(const pf_gnode *n)
+{
+    if (n->kind != &pf_kind_mlp_teacher && n->kind != &pf_kind_mlp_student) return NULL;
+    return n->cfg; /* both kinds' configs begin with their pf_learner_cfg */
+}
+
+int pf_learner_same_arch(const pf_learner_cfg *a, const pf_learner_cfg *b)
+{
+    uint32_t sa[PF_LEARNER_MAX_LAYERS], sb[PF_LEARNER_MAX_LAYERS];
+    size_t na, nb;
+    if (pf_learner_sizes(a->hidden, 1, 2, sa, &na) < 0 || pf_learner_sizes(b->hidden, 1, 2, sb, &nb) < 0) return 0;
+    return !a->norm == !b->norm && na == nb && memcmp(sa, sb, na * sizeof *sa) == 0;
+}
+
 static int new_optim(pf_learner *L)
 {
     pf_optim_config oc = pf_optim_defaults(L->cfg.optimizer == 0 ? PF_OPTIM_ADAM : PF_OPTIM_SGD);

@@ -23,6 +23,7 @@
 #include "models/mlp.h"
 #include "models/optim.h"
 #include "models/rng.h"
+#include "runtime/graph.h"
 #include "runtime/params.h"
 
 #define PF_LEARNER_MAX_LAYERS 16
@@ -72,6 +73,16 @@ typedef struct pf_learner {
 /* Parse a hidden-width list into sizes {dim, h..., classes}. Returns 0 or
  * PF_EINVAL ("hidden: expected widths like 512,256, got 'x'"). */
 int pf_learner_sizes(const char *hidden, uint32_t dim, uint32_t classes, uint32_t *sizes, size_t *nsizes);
+
+/* The learner configuration of a graph node whose kind trains a model
+ * (mlp_teacher, mlp_student: each keeps it as the first member of its
+ * config), or NULL for any other kind. */
+const pf_learner_cfg *pf_learner_cfg_of(const pf_gnode *n);
+
+/* 1 if a and b build the same architecture (hidden widths and norm): the
+ * condition for averaging one's weights into the other's (a mean teacher).
+ * A hidden list that does not parse matches nothing. */
+int pf_learner_same_arch(const pf_learner_cfg *a, const pf_learner_cfg *b);
 
 /* Build the model and optimizer. Errors: PF_EINVAL, PF_ENOMEM. */
 int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint32_t classes, uint64_t seed);

@@ -389,7 +389,32 @@ static void teacher_stop(void **state, pf_ctx *ctx)
     *state = NULL;
 }
 
+/* `pseudoflow check`: a mean teacher averages in the snapshots of whatever
+ * learner feeds its model port, which takes the same architecture; a
+ * mismatch would only show at run time, as a warning, with the mean teacher
+ * silently off. */
+static int teacher_configure(const void *cfgp, const pf_graph *g, const pf_gnode *node)
+{
+    const teacher_cfg *cfg = cfgp;
+    if (cfg->ema >= 1.0) return 0; /* snapshots ignored */
+    size_t self = (size_t)(node - g->nodes);
+    for (size_t i = 0; i < g->nedges; i++) {
+        const pf_gedge *e = &g->edges[i];
+        if (e->to != self || e->in_port != PORT_MODEL) continue;
+        const pf_gnode *from = &g->nodes[e->from];
+        const pf_learner_cfg *s = pf_learner_cfg_of(from);
+        if (s && !pf_learner_same_arch(&cfg->l, s))
+            return pf_errorf(PF_EINVAL,
+                             "mean teacher (line %d): '%s' has hidden=\"%s\" and norm=%d, this teacher hidden=\"%s\" "
+                             "and norm=%d; its snapshots cannot be averaged in (give both the same hidden= and norm=, "
+                             "or set ema=1)",
+                             e->line, from->name, s->hidden, s->norm, cfg->l.hidden, cfg->l.norm);
+    }
+    return 0;
+}
+
 static const pf_node_ops teacher_ops = {
+    .configure = teacher_configure,
     .start = teacher_start,
     .process = teacher_process,
     .stop = teacher_stop,

@@ -987,3 +987,35 @@ Test(graph, a_set_never_meets_the_files_text)
                        d.items[i].message);
     cr_assert_gt(d.items[0].line, 0, "the file's error has its line");
 }
+
+/* A mean teacher (ema < 1) averages in the snapshots of the learner on its
+ * model port: a different architecture (hidden widths or norm) is refused at
+ * check time, naming both; with ema=1 the snapshots are ignored, so it is not. */
+Test(graph, a_mean_teacher_needs_the_architecture_of_the_learner_it_follows)
+{
+    static const char fmt[] = "digraph mt {\n"
+                              "  graph [classes=2, batch=32];\n"
+                              "  src [kind=synth_source, n=100, dim=4];\n"
+                              "  sampler [kind=sampler];\n"
+                              "  teacher [kind=mlp_teacher, %s];\n"
+                              "  filter [kind=filter];\n"
+                              "  student [kind=mlp_student, %s];\n"
+                              "  src -> sampler -> teacher -> filter -> student;\n"
+                              "  sampler -> src [port=acks];\n"
+                              "  filter -> sampler [port=labels];\n"
+                              "  student -> teacher [port=model];\n"
+                              "}\n";
+    char text[1024];
+    snprintf(text, sizeof text, fmt, "hidden=\"16,8\", norm=1", "hidden=\"16, 8\", norm=1");
+    assert_loads(text); /* the same widths, written differently */
+    snprintf(text, sizeof text, fmt, "hidden=16", "hidden=32");
+    cr_assert_eq(parse(text), PF_EINVAL);
+    assert_diag(diag_with("mean teacher"), 5, "teacher", NULL,
+                "mean teacher (line 11): 'student' has hidden=\"32\" and norm=0, this teacher hidden=\"16\" and "
+                "norm=0; its snapshots cannot be averaged in (give both the same hidden= and norm=, or set ema=1)");
+    snprintf(text, sizeof text, fmt, "hidden=16", "hidden=16, norm=1");
+    cr_assert_eq(parse(text), PF_EINVAL);
+    diag_with("'student' has hidden=\"16\" and norm=1, this teacher hidden=\"16\" and norm=0");
+    snprintf(text, sizeof text, fmt, "hidden=16, ema=1", "hidden=32");
+    assert_loads(text);
+}
