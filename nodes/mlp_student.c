@@ -139,6 +139,7 @@ typedef struct student_cfg {
     int64_t seed;
     int resume;
 } student_cfg;
+_Static_assert(offsetof(student_cfg, l) == 0, "pf_learner_cfg_of reads the learner config at the start");
 
 static const pf_param student_params[] = {
     PF_LEARNER_PARAMS(student_cfg, l, "256"),
@@ -249,6 +250,7 @@ static void shape_text(const pf_mlp *m, char *buf, size_t cap)
     buf[0] = 0;
     for (size_t i = 0; i < n && used < cap; i++)
         used += (size_t)snprintf(buf + used, cap - used, "%s%u", i ? "-" : "", sizes[i]);
+    if (pf_mlp_layer_norm(m) && used < cap) snprintf(buf + used, cap - used, " layer-normalized");
 }
 
 /* init=FILE: adopt its weights (and standardization), counters 0, T 1.
@@ -266,8 +268,8 @@ static int warm_start(student *s)
         shape_text(m, have, sizeof have);
         shape_text(s->L.model, want, sizeof want);
         pf_mlp_destroy(&m);
-        return pf_errorf(PF_ECONFIG, "mlp_student: init model '%s' is %s; this student is %s (hidden=\"%s\")",
-                         s->cfg.init, have, want, s->cfg.l.hidden);
+        return pf_errorf(PF_ECONFIG, "mlp_student: init model '%s' is %s; this student is %s (hidden=\"%s\", norm=%d)",
+                         s->cfg.init, have, want, s->cfg.l.hidden, s->cfg.l.norm);
     }
     int standardized = pf_mlp_in_mean(m) != NULL;
     pf_mlp_counters zero = {0};

@@ -65,6 +65,7 @@ typedef struct teacher_cfg {
     int64_t seed;
     int resume;
 } teacher_cfg;
+_Static_assert(offsetof(teacher_cfg, l) == 0, "pf_learner_cfg_of reads the learner config at the start");
 
 static const pf_param teacher_params[] = {
     PF_LEARNER_PARAMS(teacher_cfg, l, "256"),

@@ -746,8 +746,13 @@ Test(learning, a_warm_start_needs_a_readable_file_of_the_same_architecture)
 
     train_blobs("wide", "--hidden 48");
     snprintf(path, sizeof path, "%s/wide.pfm", dir);
-    snprintf(cmd, sizeof cmd, "init model '%s' is 16-48-4; this student is 16-32-4 (hidden=.32.)", path);
+    snprintf(cmd, sizeof cmd, "init model '%s' is 16-48-4; this student is 16-32-4 (hidden=.32., norm=0)", path);
     expect_init_refused("wide-run", path, cmd);
+    train_blobs("normed", "--norm");
+    snprintf(path, sizeof path, "%s/normed.pfm", dir);
+    snprintf(cmd, sizeof cmd, "init model '%s' is 16-32-4 layer-normalized; this student is 16-32-4 (hidden=.32., norm=0)",
+             path);
+    expect_init_refused("normed-run", path, cmd);
 
     snprintf(path, sizeof path, "%s/junk.pfm", dir);
     FILE *f = fopen(path, "w");
