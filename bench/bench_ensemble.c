@@ -23,14 +23,6 @@
 #include "models/models.h"
 #include "runtime/error.h"
 
-static double accuracy(const float *p, const int32_t *y, size_t n, size_t C)
-{
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++)
-        ok += (int32_t)pf_metrics_argmax(p + i * C, C) == y[i];
-    return (double)ok / (double)n;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help")) {
@@ -68,7 +60,7 @@ int main(int argc, char **argv)
         if ((rc = pf_mlp_predict_proba(m, d.x, d.n, 1.0f, p)) < 0) goto out;
         for (size_t i = 0; i < d.n * C; i++)
             sum[i] += p[i]; /* argmax of the sum = argmax of the mean */
-        printf("%-48s  %8.4f  %8.4f\n", argv[k], accuracy(p, d.labels, d.n, C), accuracy(sum, d.labels, d.n, C));
+        printf("%-48s  %8.4f  %8.4f\n", argv[k], bench_accuracy(p, d.labels, d.n, C), bench_accuracy(sum, d.labels, d.n, C));
         pf_mlp_destroy(&m);
     }
 out:

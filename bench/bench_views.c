@@ -30,14 +30,6 @@
 #define NCOUNTS 4
 static const int counts[NCOUNTS] = {8, 16, 32, 64}; /* views at which accuracy is printed */
 
-static double accuracy(const float *p, const int32_t *y, size_t n, size_t C)
-{
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++)
-        ok += (int32_t)pf_metrics_argmax(p + i * C, C) == y[i];
-    return (double)ok / (double)n;
-}
-
 /* Clean accuracy into acc[0], then the accuracy of the mean over counts[j]
  * views into acc[j + 1]. */
 static int score(pf_mlp *m, const pf_dataset *d, float drop, float noise, double *acc)
@@ -46,7 +38,7 @@ static int score(pf_mlp *m, const pf_dataset *d, float drop, float noise, double
     float *p = malloc(n * C * sizeof *p), *sum = calloc(n * C, sizeof *sum), *x = malloc(n * D * sizeof *x);
     int rc = p && sum && x ? 0 : pf_errorf(PF_ENOMEM, "out of memory");
     if (rc == 0) rc = pf_mlp_predict_proba(m, d->x, n, 1.0f, p);
-    if (rc == 0) acc[0] = accuracy(p, d->labels, n, C);
+    if (rc == 0) acc[0] = bench_accuracy(p, d->labels, n, C);
     pf_rng rng;
     pf_rng_seed(&rng, 7);
     for (int v = 1, j = 0; rc == 0 && v <= counts[NCOUNTS - 1]; v++) {
@@ -55,7 +47,7 @@ static int score(pf_mlp *m, const pf_dataset *d, float drop, float noise, double
         if ((rc = pf_mlp_predict_proba(m, x, n, 1.0f, p)) < 0) break;
         for (size_t i = 0; i < n * C; i++)
             sum[i] += p[i]; /* argmax of the sum = argmax of the mean */
-        if (v == counts[j]) acc[++j] = accuracy(sum, d->labels, n, C);
+        if (v == counts[j]) acc[++j] = bench_accuracy(sum, d->labels, n, C);
     }
     free(p), free(sum), free(x);
     return rc;
@@ -65,8 +57,11 @@ int main(int argc, char **argv)
 {
     float drop = 0.2f, noise = 0.1f;
     int a = 1;
-    for (; a + 1 < argc && (!strcmp(argv[a], "--drop") || !strcmp(argv[a], "--noise")); a += 2)
-        *(!strcmp(argv[a], "--drop") ? &drop : &noise) = strtof(argv[a + 1], NULL);
+    for (; a + 1 < argc; a += 2) { /* out-of-range values are refused by pf_mlp_augment */
+        if (!strcmp(argv[a], "--drop")) drop = strtof(argv[a + 1], NULL);
+        else if (!strcmp(argv[a], "--noise")) noise = strtof(argv[a + 1], NULL);
+        else break;
+    }
     if (a >= argc || !strcmp(argv[a], "--help")) {
         fprintf(stderr, "usage: bench_views [--drop D] [--noise S] MODEL [MODEL...]\n"
                         "  test accuracy of each model, clean and averaged over 8/16/32/64 noisy views\n"

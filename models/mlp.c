@@ -406,13 +406,14 @@ static const float *layer_input(pf_mlp *m, const float *x, size_t n)
     return m->xs;
 }
 
-/* Layer normalization of z [n, d] in place: y = (z − mean)·rstd per row,
- * rstd = 1/sqrt(var + eps); y is also copied to y_out, rstd to rstd_out [n]
- * (for backprop). Sums in double: d is up to thousands of units. */
-static void layer_norm_rows(float *z, size_t n, size_t d, float *y_out, float *rstd_out)
+/* Layer normalization of z [n, d] into y_out [n, d]: y = (z − mean)·rstd
+ * per row, rstd = 1/sqrt(var + eps) into rstd_out [n]; both are kept for
+ * backprop. Sums in double: d is up to thousands of units. */
+static void layer_norm_rows(const float *z, size_t n, size_t d, float *y_out, float *rstd_out)
 {
     for (size_t i = 0; i < n; i++) {
-        float *r = z + i * d;
+        const float *r = z + i * d;
+        float *y = y_out + i * d;
         double s = 0.0, sq = 0.0;
         for (size_t j = 0; j < d; j++) s += r[j];
         float mu = (float)(s / (double)d);
@@ -421,8 +422,7 @@ static void layer_norm_rows(float *z, size_t n, size_t d, float *y_out, float *r
             sq += dv * dv;
         }
         float rstd = (float)(1.0 / sqrt(sq / (double)d + LN_EPS));
-        for (size_t j = 0; j < d; j++) r[j] = (r[j] - mu) * rstd;
-        memcpy(y_out + i * d, r, d * sizeof(float));
+        for (size_t j = 0; j < d; j++) y[j] = (r[j] - mu) * rstd;
         rstd_out[i] = rstd;
     }
 }
@@ -465,10 +465,15 @@ static const float *forward_rows(pf_mlp *m, const float *x, size_t n, float *out
                     1.0f, z, nout);
         if (l < L) {
             size_t cnt = n * (size_t)nout;
-            if (m->norm) layer_norm_rows(z, n, (size_t)nout, m->ln_y[l], m->ln_rstd[l]);
-            /* ReLU written so that NaN stays NaN (a NaN input must not look valid). */
+            /* ReLU of z, or of its normalized rows; written so that NaN stays NaN
+             * (a NaN input must not look valid). */
+            const float *pre = z;
+            if (m->norm) {
+                layer_norm_rows(z, n, (size_t)nout, m->ln_y[l], m->ln_rstd[l]);
+                pre = m->ln_y[l];
+            }
             for (size_t k = 0; k < cnt; k++)
-                z[k] = z[k] < 0.0f ? 0.0f : z[k];
+                z[k] = pre[k] < 0.0f ? 0.0f : pre[k];
             /* A dropped unit is z·0, not 0, so a NaN still shows. */
             if (p > 0.0f)
                 for (size_t k = 0; k < cnt; k++)
