@@ -62,6 +62,8 @@ static const char train_help[] =
     "  --labeled N         use N class-balanced labels (as idx_source); -1 = all (default)\n"
     "  --seed S            seed of the labeled subset, the initialization and the order (0)\n"
     "  --limit N           read only the first N rows (0 = all)\n"
+    "  --power P           features become sign(x)*|x|^P as read, training and test\n"
+    "                      alike (as the sources' and evaluator's power=; default 1)\n"
     "  --test-images F     held-out features, scored after training (and every epoch\n"
     "  --test-labels F     with --eval-every-epoch); never trained on\n"
     "model and training:\n"
@@ -93,6 +95,7 @@ static const char train_help[] =
 typedef struct train_opts {
     const char *images, *labels, *test_images, *test_labels, *out;
     long long labeled, seed, limit, epochs, batch, threads;
+    double power;
     int json, calibrate, standardize, constant_lr, eval_each;
     pf_learner_cfg l;
 } train_opts;
@@ -188,7 +191,7 @@ static int check_out(const char *out)
 static const char *const value_opts[] = {
     "--images", "--labels", "--test-images", "--test-labels", "--out", "--hidden", "--optimizer", "--labeled",
     "--seed", "--limit", "--epochs", "--batch", "--threads", "--lr", "--weight-decay", "--drop", "--noise",
-    "--hidden-drop", NULL};
+    "--hidden-drop", "--power", NULL};
 
 static int takes_value(const char *a)
 {
@@ -200,7 +203,7 @@ static int takes_value(const char *a)
 /* Returns 0, or 2 (usage) with the message printed. */
 static int parse(int argc, char **argv, train_opts *o)
 {
-    *o = (train_opts){.labeled = -1, .epochs = 50, .batch = 64, .threads = 1, .standardize = 1};
+    *o = (train_opts){.labeled = -1, .epochs = 50, .batch = 64, .threads = 1, .standardize = 1, .power = 1};
     o->l = (pf_learner_cfg){.hidden = "256", .lr = 0.001, .momentum = 0.9, .weight_decay = 1e-4, .threads = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -264,6 +267,7 @@ static int parse(int argc, char **argv, train_opts *o)
         else if (!strcmp(a, "--drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.drop = x;
         else if (!strcmp(a, "--noise")) (rc = parse_num(a, v, 0, 100, &x)), o->l.noise = x;
         else if (!strcmp(a, "--hidden-drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.hidden_drop = x;
+        else if (!strcmp(a, "--power")) (rc = parse_num(a, v, 0.01, 16, &x)), o->power = x;
         if (rc < 0) return 2;
     }
     const char *missing = !o->images ? "--images" : !o->labels ? "--labels" : !o->out ? "--out" : NULL;
@@ -313,9 +317,9 @@ static int split(const pf_dataset *d, const uint8_t *visible, int calibrate, flo
 
 static void print_json(FILE *f, const train_opts *o, size_t nt, double secs, const pf_metrics *mt, float T)
 {
-    fprintf(f, "{\"labeled\": %zu, \"seed\": %lld, \"hidden\": \"%s\", \"epochs\": %lld, \"seconds\": %.2f, "
-               "\"temperature\": %.4f",
-            nt, o->seed, o->l.hidden, o->epochs, secs, (double)T);
+    fprintf(f, "{\"labeled\": %zu, \"seed\": %lld, \"hidden\": \"%s\", \"epochs\": %lld, \"power\": %g, "
+               "\"seconds\": %.2f, \"temperature\": %.4f",
+            nt, o->seed, o->l.hidden, o->epochs, o->power, secs, (double)T);
     if (mt)
         fprintf(f, ", \"accuracy\": %.6f, \"macro_f1\": %.6f, \"nll\": %.6f, \"ece\": %.6f", mt->accuracy, mt->macro_f1,
                 mt->nll, mt->ece);
@@ -341,13 +345,17 @@ int pf_cmd_train(int argc, char **argv)
     int status = 1, have_test = 0;
     double t0 = now_s();
 
-    if ((rc = pf_dataset_load(o.images, o.labels, (size_t)o.limit, &tr)) < 0) goto fail;
+    if ((rc = pf_dataset_load(o.images, o.labels, (size_t)o.limit, &tr)) < 0 ||
+        (rc = pf_dataset_power(&tr, o.power)) < 0)
+        goto fail;
     if (tr.classes < 2) {
         rc = pf_errorf(PF_EINVAL, "'%s': needs at least 2 classes, found %u", o.labels, tr.classes);
         goto fail;
     }
     if (o.test_images) {
-        if ((rc = pf_dataset_load(o.test_images, o.test_labels, 0, &te)) < 0) goto fail;
+        if ((rc = pf_dataset_load(o.test_images, o.test_labels, 0, &te)) < 0 ||
+            (rc = pf_dataset_power(&te, o.power)) < 0)
+            goto fail;
         if (te.dim != tr.dim) {
             rc = pf_errorf(PF_EMISMATCH, "'%s' has %zu features per row, '%s' has %zu", o.test_images, te.dim,
                            o.images, tr.dim);

@@ -139,7 +139,33 @@ void pf_dataset_row(const pf_dataset *d, size_t row, float *dst)
         return;
     }
     const uint8_t *b = d->bytes + row * d->dim;
+    if (d->byte_values) {
+        for (size_t j = 0; j < d->dim; j++) dst[j] = d->byte_values[b[j]];
+        return;
+    }
     for (size_t j = 0; j < d->dim; j++) dst[j] = pf_idx_pixel(b[j]);
+}
+
+float pf_power(float x, double p)
+{
+    if (p == 1.0) return x;
+    float m = (float)pow(fabs((double)x), p);
+    return x < 0 ? -m : m;
+}
+
+int pf_dataset_power(pf_dataset *d, double p)
+{
+    if (!(p > 0 && p <= 16)) return pf_errorf(PF_EINVAL, "power %g is outside (0, 16]", p);
+    if (p == 1.0) return 0;
+    if (d->bytes) {
+        float *v = d->byte_values;
+        if (!v && !(v = malloc(256 * sizeof *v))) return pf_errorf(PF_ENOMEM, "out of memory");
+        for (int b = 0; b < 256; b++) v[b] = pf_power(d->byte_values ? v[b] : pf_idx_pixel((uint8_t)b), p);
+        d->byte_values = v;
+    }
+    size_t count = d->x ? d->n * d->dim : 0;
+    for (size_t i = 0; i < count; i++) d->x[i] = pf_power(d->x[i], p);
+    return 0;
 }
 
 int pf_dataset_validate(pf_dataset *d, const char *name)
@@ -168,6 +194,7 @@ void pf_dataset_fini(pf_dataset *d)
     if (!d) return;
     free(d->x);
     free(d->bytes);
+    free(d->byte_values);
     free(d->labels);
     memset(d, 0, sizeof *d);
 }

@@ -38,6 +38,8 @@ typedef struct pf_dataset {
     float *x;         /* [n, dim] row-major, malloc'ed, owned by the dataset; NULL when bytes is set */
     uint8_t *bytes;   /* [n, dim] IDX pixels kept as bytes (value = byte / 255) by
                          pf_dataset_load_compact, instead of x; else NULL; owned */
+    float *byte_values; /* [256] with bytes, after pf_dataset_power: the value each byte
+                           stands for; NULL = byte / 255; owned */
     int32_t *labels;  /* [n] in [-1, classes), or NULL when unlabeled; owned */
     uint32_t classes; /* 1 + max label, 0 if no labels */
 } pf_dataset;
@@ -59,6 +61,23 @@ int pf_dataset_load_compact(const char *path, const char *labels_path, size_t li
 /* Row `row` (< d->n) as d->dim floats into dst, from x or from bytes (the
  * same values pf_dataset_load gives, bit for bit). */
 void pf_dataset_row(const pf_dataset *d, size_t row, float *dst);
+
+/* Power normalization: every feature x becomes sign(x) * |x|^p (for
+ * pixels in [0, 1], x^p: p = 0.5 lifts faint strokes toward bright ones, so
+ * how dark a garment is weighs less than its shape). p = 1 changes nothing.
+ * Rows kept as bytes stay bytes: the 256 values they stand for are mapped
+ * once (byte_values) and pf_dataset_row reads them from there. Returns 0,
+ * PF_EINVAL (p not in (0, 16], with the reason) or PF_ENOMEM. */
+int pf_dataset_power(pf_dataset *d, double p);
+
+/* The help line of the `power` parameter of the kinds that read features
+ * from files (sources, evaluator). */
+#define PF_POWER_HELP                                                                              \
+    "features become sign(x)*|x|^power as they are read (power normalization; 0.5 suits pixels); " \
+    "1 = as stored. Every source and evaluator of a graph must agree"
+
+/* The same transform for one feature, as pf_dataset_power applies it. */
+float pf_power(float x, double p);
 
 /* Load a 1-D label file (IDX idx1 or .npy, by name) into a new malloc'ed
  * array (*labels, caller frees) of *n entries; `limit` as above. Same errors. */

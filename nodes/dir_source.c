@@ -43,6 +43,7 @@ typedef struct dirsrc_cfg {
     int64_t batch;
     int64_t id_offset;
     int64_t ack_timeout_ms;
+    double power;
 } dirsrc_cfg;
 
 static const pf_param dirsrc_params[] = {
@@ -53,6 +54,7 @@ static const pf_param dirsrc_params[] = {
     PF_PARAM_INT(dirsrc_cfg, batch, 0, 0, 65536, "samples per batch; 0 = the graph's batch"),
     PF_PARAM_INT(dirsrc_cfg, id_offset, 0, 0, 1e18, "added to every id, to keep several sources' ids apart"),
     PF_PARAM_INT(dirsrc_cfg, ack_timeout_ms, 5000, 10, 3600000, "re-send a sample not acknowledged by the sampler within this"),
+    PF_PARAM_FLOAT(dirsrc_cfg, power, 1, 0.01, 16, PF_POWER_HELP),
     PF_PARAM_END,
 };
 
@@ -168,6 +170,10 @@ static int load(dirsrc *s, size_t i, pf_dataset *out)
     }
     int rc = pf_dataset_load(path, have_labels ? labels : NULL, 0, out);
     if (rc < 0) return rc;
+    if ((rc = pf_dataset_power(out, s->cfg.power)) < 0) {
+        pf_dataset_fini(out);
+        return rc;
+    }
     if (out->dim != s->dim) {
         pf_dataset_fini(out);
         return pf_errorf(PF_EMISMATCH, "dir_source: '%s' has %zu features per row, expected %u", path,
@@ -297,7 +303,8 @@ static int dirsrc_configure(const void *cfgp, const pf_graph *g, const pf_gnode 
     if (!cfg->dim && !g->cfg.dim)
         rc = pf_errorf(PF_EINVAL, "parameter 'dim': set dim= on the node or the graph "
                                   "(files are checked against it)");
-    return pf_kind_check_path(rc, node, "dir", cfg->dir, PF_PATH_DIR);
+    rc = pf_kind_check_path(rc, node, "dir", cfg->dir, PF_PATH_DIR);
+    return pf_kind_check_same_float(rc, g, node, "power");
 }
 
 static int dirsrc_start(pf_ctx *ctx, const void *cfgp, void **state)

@@ -56,6 +56,7 @@ typedef struct eval_cfg {
     double alpha;
     int64_t threads;
     int64_t recent;
+    double power;
 } eval_cfg;
 
 static const pf_param eval_params[] = {
@@ -67,6 +68,7 @@ static const pf_param eval_params[] = {
     PF_PARAM_INT(eval_cfg, threads, 1, 1, 256, "BLAS threads"),
     PF_PARAM_INT(eval_cfg, recent, 10000, 1, 1e8,
                  "pseudo.recent covers the last this many decisions (and accepted pseudo-labels scored)"),
+    PF_PARAM_FLOAT(eval_cfg, power, 1, 0.01, 16, PF_POWER_HELP),
     PF_PARAM_END,
 };
 
@@ -144,7 +146,8 @@ static int eval_configure(const void *cfgp, const pf_graph *g, const pf_gnode *n
 {
     const eval_cfg *cfg = cfgp;
     int rc = pf_kind_check_path(0, node, "images", cfg->images, PF_PATH_FILE);
-    return pf_kind_check_path(rc, node, "labels", cfg->labels, PF_PATH_FILE);
+    rc = pf_kind_check_path(rc, node, "labels", cfg->labels, PF_PATH_FILE);
+    return pf_kind_check_same_float(rc, g, node, "power");
 }
 
 static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
@@ -155,7 +158,7 @@ static int eval_start(pf_ctx *ctx, const void *cfgp, void **state)
     if (!e) return pf_errorf(PF_ENOMEM, "evaluator: out of memory");
     e->cfg = *cfg;
     int rc = pf_dataset_load_compact(cfg->images, cfg->labels, (size_t)cfg->limit, &e->test);
-    if (rc < 0) goto fail;
+    if (rc < 0 || (rc = pf_dataset_power(&e->test, cfg->power)) < 0) goto fail;
     if (!e->test.labels || e->test.n < 2) {
         rc = pf_errorf(PF_EINVAL, "evaluator: '%s' needs labels and at least 2 rows", cfg->images);
         goto fail;

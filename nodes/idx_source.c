@@ -36,6 +36,7 @@ typedef struct idx_cfg {
     double rate;
     int64_t id_offset;
     int64_t ack_timeout_ms;
+    double power;
 } idx_cfg;
 
 static const pf_param idx_params[] = {
@@ -49,6 +50,7 @@ static const pf_param idx_params[] = {
     PF_PARAM_FLOAT(idx_cfg, rate, 0, 0, 1e9, "samples per second; 0 = as fast as downstream takes them"),
     PF_PARAM_INT(idx_cfg, id_offset, 0, 0, 1e18, "added to every id, to keep several sources' ids apart"),
     PF_PARAM_INT(idx_cfg, ack_timeout_ms, 5000, 10, 3600000, "re-send a sample not acknowledged by the sampler within this"),
+    PF_PARAM_FLOAT(idx_cfg, power, 1, 0.01, 16, PF_POWER_HELP),
     PF_PARAM_END,
 };
 
@@ -136,7 +138,7 @@ static int idx_configure(const void *cfgp, const pf_graph *g, const pf_gnode *no
     const idx_cfg *cfg = cfgp;
     int rc = pf_kind_check_path(0, node, "images", cfg->images, PF_PATH_FILE);
     if (cfg->labels[0]) rc = pf_kind_check_path(rc, node, "labels", cfg->labels, PF_PATH_FILE);
-    return rc;
+    return pf_kind_check_same_float(rc, g, node, "power");
 }
 
 static int idx_start(pf_ctx *ctx, const void *cfgp, void **state)
@@ -147,7 +149,7 @@ static int idx_start(pf_ctx *ctx, const void *cfgp, void **state)
     if (!s) return pf_errorf(PF_ENOMEM, "idx_source: out of memory");
     s->cfg = *cfg;
     int rc = pf_dataset_load_compact(cfg->images, cfg->labels[0] ? cfg->labels : NULL, (size_t)cfg->limit, &s->ds);
-    if (rc < 0) goto fail;
+    if (rc < 0 || (rc = pf_dataset_power(&s->ds, cfg->power)) < 0) goto fail;
     if (s->ds.n > UINT32_MAX) {
         rc = pf_errorf(PF_ERANGE, "idx_source: %zu rows; at most 2^32 per file", s->ds.n);
         goto fail;

@@ -92,6 +92,31 @@ void pf_kind_set_path_scope(const char *host, const char *node)
     scope_host = host, scope_node = node;
 }
 
+static int float_param(const pf_gnode *n, const char *param, double *out)
+{
+    const pf_param *p = n->kind && n->cfg ? pf_params_find(n->kind->params, param) : NULL;
+    if (!p || p->type != PF_PT_FLOAT) return 0;
+    memcpy(out, (const char *)n->cfg + p->offset, sizeof *out);
+    return 1;
+}
+
+int pf_kind_check_same_float(int rc, const pf_graph *g, const pf_gnode *node, const char *param)
+{
+    double mine, theirs;
+    if (!float_param(node, param, &mine)) return rc;
+    for (size_t i = 0; i < g->nnodes; i++) {
+        const pf_gnode *o = &g->nodes[i];
+        if (o == node || !float_param(o, param, &theirs) || theirs == mine) continue;
+        char before[512] = "";
+        if (rc < 0) snprintf(before, sizeof before, "%s; ", pf_error_last());
+        return pf_errorf(PF_EINVAL,
+                         "%s%s=%g here but %g on node '%s' (line %d): its features and these would differ "
+                         "(give every source and evaluator the same %s=)",
+                         before, param, mine, theirs, o->name, o->line, param);
+    }
+    return rc;
+}
+
 int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const char *path,
                        pf_path_kind what)
 {

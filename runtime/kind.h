@@ -107,6 +107,15 @@ typedef enum pf_path_kind {
 int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const char *path,
                        pf_path_kind what);
 
+/* For configure ops: every node of the graph whose kind declares the FLOAT
+ * parameter `param` must give it the value `node` gives it (the features
+ * the sources stream and the held-out set the evaluator scores must be
+ * transformed alike: `power`). `rc` as for pf_kind_check_path. Returns rc,
+ * or PF_EINVAL with pf_error_last() such as "power=1 here but 0.5 on node
+ * 'source' (line 4): its features and these would differ (give every
+ * source and evaluator the same power=)". */
+int pf_kind_check_same_float(int rc, const pf_graph *g, const pf_gnode *node, const char *param);
+
 /* Whose files pf_kind_check_path checks: by default the nodes placed on
  * this machine (pf_graph_node_placed_here, want = NULL); host = H for
  * `pseudoflow run --host H`; node (not NULL) for `pseudoflow node NAME#I`:

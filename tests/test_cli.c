@@ -613,6 +613,25 @@ Test(cli, check_passes_files_that_exist_and_leaves_another_hosts_files_to_it)
     cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
 }
 
+/* The sources' features and the evaluator's held-out rows go through the
+ * same power= transform: a graph where they differ is refused at check
+ * time, naming the other node and both values; agreeing ones pass. */
+Test(cli, check_refuses_sources_and_an_evaluator_with_different_powers)
+{
+    const char *path = TMP "/power.dot";
+    write_tiny_data();
+    write_graph(path, PIPELINE("kind=idx_source, power=0.5, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\"",
+                               "kind=evaluator, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\""));
+    PF("check", path);
+    cr_assert_eq(r.status, 2, "exit %d\n%s", r.status, r.err);
+    assert_err_has(TMP "/power.dot:3: node 'source': power=0.5 here but 1 on node 'eval' (line 8): its features "
+                       "and these would differ (give every source and evaluator the same power=)");
+    write_graph(path, PIPELINE("kind=idx_source, power=0.5, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\"",
+                               "kind=evaluator, power=0.5, images=\"" TRAIN_X "\", labels=\"" TRAIN_Y "\""));
+    PF("check", path);
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+}
+
 /* `pseudoflow run GRAPH` bounded by `timeout`: a run that never ends is
  * stopped (exit 124) instead of hanging the suite. Fills r like pf(). */
 static void run_within(const char *graph, int seconds)

@@ -210,6 +210,51 @@ Test(dataset, a_compact_load_keeps_idx_bytes_and_gives_the_same_rows)
     pf_dataset_fini(&c);
 }
 
+/* Power normalization maps every feature x to sign(x)|x|^p: on a compact
+ * IDX load through the byte table, on floats in place, the two alike bit
+ * for bit; p = 1 leaves the data as loaded, a second call composes, and a
+ * power outside (0, 16] is refused by value. */
+Test(dataset, power_normalization_maps_bytes_and_floats_alike)
+{
+    const char *img = put_images("p-idx3-ubyte.gz", 3, 12, 1);
+    pf_dataset f, c;
+    cr_assert_eq(pf_dataset_load(img, NULL, 0, &f), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_dataset_load_compact(img, NULL, 0, &c), 0, "%s", pf_error_last());
+    float before[12];
+    memcpy(before, f.x, sizeof before);
+    cr_assert_eq(pf_dataset_power(&f, 1.0), 0);
+    cr_assert_arr_eq(f.x, before, sizeof before, "power 1 changes nothing");
+    cr_assert_eq(pf_dataset_power(&f, 0.5), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_dataset_power(&c, 0.5), 0, "%s", pf_error_last());
+    cr_assert_not_null(c.byte_values);
+    cr_assert_not_null(c.bytes, "the rows stay bytes");
+    float row[4];
+    for (size_t i = 0; i < 3; i++) {
+        pf_dataset_row(&c, i, row);
+        cr_assert_arr_eq(row, f.x + i * 4, sizeof row, "row %zu: table and floats differ", i);
+        for (size_t j = 0; j < 4; j++)
+            cr_assert_float_eq(row[j], sqrtf(pixels3[i * 4 + j] / 255.0f), 1e-6, "row %zu column %zu", i, j);
+    }
+    cr_assert_eq(pf_dataset_power(&c, 2.0), 0, "%s", pf_error_last());
+    pf_dataset_row(&c, 0, row);
+    for (size_t j = 0; j < 4; j++)
+        cr_assert_float_eq(row[j], pixels3[j] / 255.0f, 1e-6, "0.5 then 2 gives the pixels back (column %zu)", j);
+    cr_assert_eq(pf_dataset_power(&c, 0.0), PF_EINVAL);
+    cr_assert(strstr(pf_error_last(), "power 0 is outside (0, 16]"), "%s", pf_error_last());
+    cr_assert_eq(pf_dataset_power(&c, NAN), PF_EINVAL);
+    pf_dataset_fini(&c);
+    cr_assert_null(c.byte_values);
+    pf_dataset_fini(&f);
+
+    const float v[4] = {-4.0f, 0.0f, 9.0f, -0.25f}, want[4] = {-2.0f, 0.0f, 3.0f, -0.5f};
+    const char *p = put_npy("p-x.npy", "<f4", 0, "(2, 2)", v, sizeof v, 1);
+    cr_assert_eq(pf_dataset_load(p, NULL, 0, &f), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_dataset_power(&f, 0.5), 0, "%s", pf_error_last());
+    cr_assert_arr_eq(f.x, want, sizeof want, "signed: sign(x)|x|^0.5");
+    cr_assert_float_eq(pf_power(-8.0f, 1.0 / 3), -2.0f, 1e-6);
+    pf_dataset_fini(&f);
+}
+
 Test(idx, plain_files_load_and_limit_keeps_the_first_rows)
 {
     const char *img = put_images("img.idx", 3, 12, 0);

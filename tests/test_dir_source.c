@@ -13,6 +13,7 @@
  */
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,12 @@ static void teardown(void)
 
 TestSuite(dir_source, .init = setup, .fini = teardown, .timeout = 300);
 
+/* The value of feature j of row i in the file write_npy(..., seed, NULL) writes: class (i % 4) blobs, well separated. */
+static float file_value(size_t i, int j, int seed)
+{
+    return (float)((int)(i % 4) == j % 4 ? 3 : 0) + (float)((seed * 31 + (int)i * 7 + j) % 13) / 26.0f;
+}
+
 /* A .npy file: '<f4' [n, DIM] (or '<i4' [n] labels when labels != NULL), written
  * under a temporary name and renamed into place, as producers should. */
 static void write_npy(const char *name, size_t n, int seed, const int32_t *labels)
@@ -78,7 +85,7 @@ static void write_npy(const char *name, size_t n, int seed, const int32_t *label
             continue;
         }
         for (int j = 0; j < DIM; j++) { /* class (i % 4) blobs: well separated */
-            float v = (float)((int)(i % 4) == j % 4 ? 3 : 0) + (float)((seed * 31 + (int)i * 7 + j) % 13) / 26.0f;
+            float v = file_value(i, j, seed);
             fwrite(&v, 4, 1, f);
         }
     }
@@ -98,7 +105,7 @@ static void write_labeled(const char *stem, size_t n)
     write_npy(name, n, 1, NULL);
 }
 
-static void write_graph(char *graph, size_t len, int once)
+static void write_graph_power(char *graph, size_t len, int once, double power)
 {
     snprintf(graph, len, "%s/dir.dot", dir);
     FILE *f = fopen(graph, "w");
@@ -106,7 +113,7 @@ static void write_graph(char *graph, size_t len, int once)
     fprintf(f,
             "digraph dir {\n"
             "  graph   [classes=4, dim=%d, run_dir=\"%s\", batch=64];\n"
-            "  source  [kind=dir_source, dir=\"%s\", poll_ms=50, once=%d, ack_timeout_ms=1000];\n"
+            "  source  [kind=dir_source, dir=\"%s\", poll_ms=50, once=%d, ack_timeout_ms=1000, power=%g];\n"
             "  sampler [kind=sampler, lease_ms=2000];\n"
             "  teacher [kind=mlp_teacher, hidden=16, warmup_epochs=5, calibrate=0];\n"
             "  filter  [kind=filter, tau=0.8];\n"
@@ -115,8 +122,13 @@ static void write_graph(char *graph, size_t len, int once)
             "  sampler -> source  [port=acks];\n"
             "  filter  -> sampler [port=labels];\n"
             "}\n",
-            DIM, dir, watch, once);
+            DIM, dir, watch, once, power);
     fclose(f);
+}
+
+static void write_graph(char *graph, size_t len, int once)
+{
+    write_graph_power(graph, len, once, 1.0);
 }
 
 static int wait_status(pid_t pid)
@@ -198,6 +210,37 @@ Test(dir_source, once_streams_every_file_present_and_ends)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run status 0x%x", status);
     check_ids(900);
     cr_expect_eq(files_done(), 3);
+}
+
+static int visit_powered(const pf_label_sample *smp, const pf_label_record *rec, void *p)
+{
+    size_t *n = p, i = (size_t)smp->id - 1;
+    for (int j = 0; j < DIM; j++)
+        cr_expect_float_eq(smp->x[j], sqrtf(file_value(i, j, 1)), 1e-6, "id %llu feature %d",
+                           (unsigned long long)smp->id, j);
+    ++*n;
+    return 0;
+}
+
+/* power=0.5: the samples the sampler stores are the file's rows with every
+ * feature square-rooted, as the source streamed them. */
+Test(dir_source, power_transforms_the_features_it_streams)
+{
+    write_labeled("a", 200);
+    char graph[200];
+    write_graph_power(graph, sizeof graph, 1, 0.5);
+    int status = wait_status(pf_e2e_start_run(dir, graph));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run status 0x%x", status);
+    char path[200];
+    snprintf(path, sizeof path, "%s/store", dir);
+    pf_label_store_opts o = {.readonly = 1};
+    pf_label_store *s = NULL;
+    cr_assert_eq(pf_label_store_open(path, &o, &s), 0, "%s", pf_error_last());
+    size_t n = 0;
+    pf_label_store_query q = {.with_embeddings = 1};
+    cr_assert_eq(pf_label_store_each(s, &q, visit_powered, &n), 0);
+    pf_label_store_close(&s);
+    cr_expect_eq(n, 200);
 }
 
 Test(dir_source, files_dropped_while_running_are_picked_up)

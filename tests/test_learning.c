@@ -829,6 +829,36 @@ Test(train, layer_norm_reaches_the_saved_model_and_it_still_learns)
     cr_expect_gt(acc, 0.80, "held-out accuracy %.4f with layer normalization", acc);
 }
 
+/* --power P transforms the training and the test rows alike (the blobs
+ * have negative features: the transform is signed) and shows in the JSON;
+ * the model trained on them is another model, and it still learns. */
+Test(train, power_transforms_training_and_test_rows_and_it_still_learns)
+{
+    train_blobs("flat", "");
+    train_blobs("pow", "--power 0.5");
+    char a[640], b[640];
+    snprintf(a, sizeof a, "%s/flat.pfm", dir);
+    snprintf(b, sizeof b, "%s/pow.pfm", dir);
+    pf_mlp *ma = NULL, *mb = NULL;
+    cr_assert_eq(pf_mlp_load(a, &ma), 0);
+    cr_assert_eq(pf_mlp_load(b, &mb), 0);
+    cr_expect_neq(memcmp(pf_mlp_params(ma), pf_mlp_params(mb), pf_mlp_nparams(ma) * sizeof(float)), 0,
+                  "--power 0.5 trained the same weights as no transform");
+    pf_mlp_destroy(&ma), pf_mlp_destroy(&mb);
+    cr_expect_eq(json_number_in(dir, "pow.json", "power"), 0.5);
+    cr_expect_eq(json_number_in(dir, "flat.json", "power"), 1.0);
+    double acc = json_number_in(dir, "pow.json", "accuracy");
+    cr_expect_gt(acc, 0.80, "held-out accuracy %.4f on power-normalized blobs", acc);
+
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "'%s' train --images x --labels y --out m --power 0 > /dev/null 2> '%s/err'", PF_BIN,
+             dir);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+    snprintf(cmd, sizeof cmd, "grep -q -- '--power expects a number in \\[0.01, 16\\]' '%s/err'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 Test(train, fails_with_usage_status_when_a_required_option_is_missing)
 {
     char cmd[2000];
