@@ -382,6 +382,7 @@ int pf_cmd_train(int argc, char **argv)
         rc = pf_errorf(PF_EINVAL, "'%s': no labeled rows to train on", o.labels);
         goto fail;
     }
+    o.l.input_power = o.power;
     if ((rc = pf_learner_init(&L, &o.l, (uint32_t)tr.dim, tr.classes, (uint64_t)o.seed)) < 0) goto fail;
     if (o.standardize && (rc = pf_mlp_fit_standardization(L.model, xt, nt, MIN_STD)) < 0) goto fail;
     if ((rc = pf_metrics_init(&mt, tr.classes)) < 0) goto fail;

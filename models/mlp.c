@@ -68,6 +68,7 @@ struct pf_mlp {
     float hidden_drop; /* training-time dropout of hidden units; 0 = off */
     pf_rng drop_rng;   /* draws the dropout masks */
     int norm;          /* layer normalization of hidden pre-activations; carried in snapshots */
+    float input_power; /* power normalization its features had (metadata); carried in snapshots */
 
     /* Work buffers, valid for up to cap rows. */
     size_t cap;
@@ -137,6 +138,7 @@ static pf_mlp *alloc_model(const uint32_t *sizes, size_t nsizes, size_t nparams)
         if (sizes[l] > m->max_width) m->max_width = sizes[l];
     }
     m->temperature = 1.0f;
+    m->input_power = 1.0f;
     m->params = malloc(nparams * sizeof(float));
     m->grads = calloc(nparams, sizeof(float));
     if (!m->params || !m->grads) pf_mlp_destroy(&m);
@@ -194,6 +196,7 @@ int pf_mlp_clone(const pf_mlp *src, pf_mlp **out)
     m->hidden_drop = src->hidden_drop;
     m->drop_rng = src->drop_rng;
     m->norm = src->norm;
+    m->input_power = src->input_power;
     if (pf_mlp_set_standardization(m, src->in_mean, src->in_scale) < 0) {
         pf_mlp_destroy(&m);
         return pf_error_wrap(PF_ENOMEM, "mlp clone: ");
@@ -266,6 +269,18 @@ void pf_mlp_set_layer_norm(pf_mlp *m, int on)
 int pf_mlp_layer_norm(const pf_mlp *m)
 {
     return m->norm;
+}
+
+int pf_mlp_set_input_power(pf_mlp *m, float p)
+{
+    if (!(p > 0.0f && isfinite(p))) return pf_errorf(PF_EINVAL, "mlp: input power %g is not finite and > 0", (double)p);
+    m->input_power = p;
+    return 0;
+}
+
+float pf_mlp_input_power(const pf_mlp *m)
+{
+    return m->input_power;
 }
 
 pf_mlp_counters pf_mlp_get_counters(const pf_mlp *m)

@@ -138,6 +138,15 @@ int pf_mlp_set_hidden_dropout(pf_mlp *m, float p, uint64_t seed);
 void pf_mlp_set_layer_norm(pf_mlp *m, int on);
 int pf_mlp_layer_norm(const pf_mlp *m);
 
+/* The power normalization the model's input features had
+ * (data/dataset.h: pf_dataset_power; 1 = none, the default). The model
+ * does not apply it: features arrive transformed. It travels in snapshots
+ * (Model.input_power) so that a model file used in another graph can be
+ * checked against that graph's features; it is not part of the shape.
+ * Errors: PF_EINVAL (p not finite and > 0). */
+int pf_mlp_set_input_power(pf_mlp *m, float p);
+float pf_mlp_input_power(const pf_mlp *m);
+
 pf_mlp_counters pf_mlp_get_counters(const pf_mlp *m);
 void pf_mlp_set_counters(pf_mlp *m, const pf_mlp_counters *c);
 

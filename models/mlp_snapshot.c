@@ -92,6 +92,7 @@ void pf_mlp_to_proto(const pf_mlp *m, Pf__Model *out)
     out->preq_correct = c.preq_correct;
     out->fit_rows = c.fit_rows;
     out->norm = (uint32_t)pf_mlp_layer_norm(m);
+    out->input_power = pf_mlp_input_power(m);
 }
 
 static int check_proto(const Pf__Model *msg)
@@ -123,6 +124,8 @@ static int check_proto(const Pf__Model *msg)
         if (!isfinite(msg->in_mean[j]) || !isfinite(msg->in_scale[j]))
             return pf_errorf(PF_EPROTO, "model snapshot: standardization %zu not finite", j);
     if (msg->norm > 1) return pf_errorf(PF_EPROTO, "model snapshot: norm %u, expected 0 or 1", msg->norm);
+    if (msg->input_power != 0.0f && !(msg->input_power > 0.0f && isfinite(msg->input_power)))
+        return pf_errorf(PF_EPROTO, "model snapshot: input power %g", (double)msg->input_power);
     if (msg->temperature != 0.0f && !(msg->temperature > 0.0f && isfinite(msg->temperature)))
         return pf_errorf(PF_EPROTO, "model snapshot: temperature %g", (double)msg->temperature);
     return 0;
@@ -138,6 +141,8 @@ int pf_mlp_from_proto(const Pf__Model *msg, pf_mlp **out)
     if (rc < 0) return rc;
     memcpy(pf_mlp_params(m), msg->params, msg->n_params * sizeof(float));
     pf_mlp_set_layer_norm(m, (int)msg->norm);
+    /* Unset (0, older files): features as stored. */
+    pf_mlp_set_input_power(m, msg->input_power != 0.0f ? msg->input_power : 1.0f);
     if (msg->n_in_mean) {
         rc = pf_mlp_set_standardization(m, msg->in_mean, msg->in_scale);
         if (rc < 0) goto fail;

@@ -64,6 +64,11 @@ static int new_optim(pf_learner *L)
     return pf_optim_new(&oc, pf_mlp_nparams(L->model), &L->opt);
 }
 
+float pf_learner_input_power(const pf_learner_cfg *cfg)
+{
+    return cfg->input_power > 0 ? (float)cfg->input_power : 1.0f;
+}
+
 int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint32_t classes, uint64_t seed)
 {
     memset(L, 0, sizeof *L);
@@ -77,6 +82,7 @@ int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint
     L->seed = seed;
     if ((rc = pf_mlp_new(sizes, ns, seed, &L->model)) < 0) return rc;
     pf_mlp_set_layer_norm(L->model, cfg->norm);
+    if ((rc = pf_mlp_set_input_power(L->model, pf_learner_input_power(cfg))) < 0) return rc;
     /* Masks on a stream of their own, apart from the init (seed) and augmentation
      * (seed ^ 0x5eed) streams; the constant only has to differ from those. */
     if ((rc = pf_mlp_set_hidden_dropout(L->model, (float)cfg->hidden_drop, seed ^ 0xd20bull)) < 0) return rc;
@@ -104,6 +110,12 @@ int pf_learner_resume(pf_learner *L, const char *path, pf_mlp_counters *counters
     if (access(path, R_OK) != 0) return 0;
     if (pf_mlp_load(path, &ck) < 0 || !pf_mlp_same_shape(ck, L->model)) {
         PF_WARN("ignoring checkpoint %s: %s", path, ck ? "another architecture" : pf_error_last());
+        pf_mlp_destroy(&ck);
+        return 0;
+    }
+    if (pf_mlp_input_power(ck) != pf_mlp_input_power(L->model)) {
+        PF_WARN("ignoring checkpoint %s: trained on features with power=%g, the graph now gives power=%g", path,
+                (double)pf_mlp_input_power(ck), (double)pf_mlp_input_power(L->model));
         pf_mlp_destroy(&ck);
         return 0;
     }

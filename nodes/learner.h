@@ -39,6 +39,8 @@ typedef struct pf_learner_cfg {
     double hidden_drop;  /* dropout of hidden units while training */
     int norm;            /* layer normalization of the hidden layers */
     int64_t threads;     /* BLAS threads */
+    double input_power;  /* not a parameter: the power= of the features (pf_kind_graph_float), recorded
+                            in the model (pf_mlp_set_input_power); 0 = 1 */
 } pf_learner_cfg;
 
 /* Parameter table entries for a pf_learner_cfg embedded as field `m` of T. */
@@ -84,7 +86,13 @@ const pf_learner_cfg *pf_learner_cfg_of(const pf_gnode *n);
  * A hidden list that does not parse matches nothing. */
 int pf_learner_same_arch(const pf_learner_cfg *a, const pf_learner_cfg *b);
 
-/* Build the model and optimizer. Errors: PF_EINVAL, PF_ENOMEM. */
+/* cfg->input_power as the model records it (1 when unset). */
+float pf_learner_input_power(const pf_learner_cfg *cfg);
+
+/* Build the model and optimizer (the model records cfg->input_power).
+ * A checkpoint of features with another power is ignored by
+ * pf_learner_resume, with a warning, like one of another architecture.
+ * Errors: PF_EINVAL, PF_ENOMEM. */
 int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint32_t classes, uint64_t seed);
 
 /* Replace the model by m (taken: *m is NULLed), keeping the optimizer if the

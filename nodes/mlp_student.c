@@ -228,6 +228,7 @@ static int student_start(pf_ctx *ctx, const void *cfgp, void **state)
     student *s = calloc(1, sizeof *s);
     if (!s) return pf_errorf(PF_ENOMEM, "mlp_student: out of memory");
     s->cfg = *cfg;
+    s->cfg.l.input_power = pf_kind_graph_float(pf_ctx_graph(ctx), "power", 1.0);
     s->seed = cfg->seed >= 0 ? (uint64_t)cfg->seed : pf_ctx_seed(ctx);
     int rc = pf_run_dir_state_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), PF_RUN_DIR_CKPT, s->ckpt, sizeof s->ckpt);
     if (rc < 0) {
@@ -270,6 +271,14 @@ static int warm_start(student *s)
         pf_mlp_destroy(&m);
         return pf_errorf(PF_ECONFIG, "mlp_student: init model '%s' is %s; this student is %s (hidden=\"%s\", norm=%d)",
                          s->cfg.init, have, want, s->cfg.l.hidden, s->cfg.l.norm);
+    }
+    float p = pf_mlp_input_power(m), want = pf_learner_input_power(&s->cfg.l);
+    if (p != want) {
+        pf_mlp_destroy(&m);
+        return pf_errorf(PF_ECONFIG,
+                         "mlp_student: init model '%s' was trained on features with power=%g; this graph's "
+                         "features have power=%g (train it with `pseudoflow train --power %g`)",
+                         s->cfg.init, (double)p, (double)want, (double)want);
     }
     int standardized = pf_mlp_in_mean(m) != NULL;
     pf_mlp_counters zero = {0};

@@ -168,6 +168,7 @@ static int teacher_start(pf_ctx *ctx, const void *cfgp, void **state)
     teacher *t = calloc(1, sizeof *t);
     if (!t) return pf_errorf(PF_ENOMEM, "mlp_teacher: out of memory");
     t->cfg = *(const teacher_cfg *)cfgp;
+    t->cfg.l.input_power = pf_kind_graph_float(pf_ctx_graph(ctx), "power", 1.0);
     t->seed = t->cfg.seed >= 0 ? (uint64_t)t->cfg.seed : pf_ctx_seed(ctx);
     t->temperature = 1.0f;
     int rc = pf_run_dir_state_path(pf_ctx_run_dir(ctx), pf_ctx_name(ctx), PF_RUN_DIR_CKPT, t->ckpt, sizeof t->ckpt);

@@ -98,6 +98,15 @@ static int load(const mteacher *t, const pf_graph *g, pf_mlp **out, struct times
         pf_mlp_destroy(out);
         return rc;
     }
+    float p = pf_mlp_input_power(*out), want = (float)pf_kind_graph_float(g, "power", 1.0);
+    if (p != want) {
+        rc = pf_errorf(PF_ECONFIG,
+                       "model_teacher: '%s' was trained on features with power=%g; this graph's features have "
+                       "power=%g (train it with `pseudoflow train --power %g`)",
+                       t->cfg.path, (double)p, (double)want, (double)want);
+        pf_mlp_destroy(out);
+        return rc;
+    }
     *mtime = st.st_mtim;
     return 0;
 }

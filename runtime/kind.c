@@ -117,6 +117,14 @@ int pf_kind_check_same_float(int rc, const pf_graph *g, const pf_gnode *node, co
     return rc;
 }
 
+double pf_kind_graph_float(const pf_graph *g, const char *param, double dflt)
+{
+    double v;
+    for (size_t i = 0; i < g->nnodes; i++)
+        if (float_param(&g->nodes[i], param, &v)) return v;
+    return dflt;
+}
+
 int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const char *path,
                        pf_path_kind what)
 {

@@ -116,6 +116,12 @@ int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const ch
  * source and evaluator the same power=)". */
 int pf_kind_check_same_float(int rc, const pf_graph *g, const pf_gnode *node, const char *param);
 
+/* The value of the FLOAT parameter `param` on the first node of the graph
+ * whose kind declares it (pf_kind_check_same_float makes them agree), or
+ * `dflt` when none does: a learner asks for the `power` of the features it
+ * will see this way. */
+double pf_kind_graph_float(const pf_graph *g, const char *param, double dflt);
+
 /* Whose files pf_kind_check_path checks: by default the nodes placed on
  * this machine (pf_graph_node_placed_here, want = NULL); host = H for
  * `pseudoflow run --host H`; node (not NULL) for `pseudoflow node NAME#I`:

@@ -44,6 +44,7 @@
 static char dir[512];
 static const char *student_extra = ""; /* appended to the student's attributes */
 static const char *eval_extra = "";    /* appended to the evaluator's attributes */
+static const char *source_extra = "";  /* appended to the source's attributes */
 
 /* .npy v1.0: magic, version, header length, a dict padded to 64 bytes. */
 static void write_npy(const char *path, const char *descr, const char *shape, const void *data, size_t bytes)
@@ -115,7 +116,7 @@ static void write_graph(const char *path, const char *run, int seed, const char 
     fprintf(f,
             "digraph t {\n"
             "  graph   [classes=%d, seed=%d, run_dir=\"%s\", hwm=8, batch=128];\n"
-            "  source  [kind=idx_source, labeled=%d, seed=%d, images=\"%s/train-x.npy\", labels=\"%s/train-y.npy\"];\n"
+            "  source  [kind=idx_source, labeled=%d, seed=%d, images=\"%s/train-x.npy\", labels=\"%s/train-y.npy\"%s];\n"
             "  sampler [kind=sampler, unlabeled_ratio=7, epochs=3];\n"
             "  teacher [%s];\n"
             "  filter  [kind=filter, %s];\n"
@@ -128,7 +129,7 @@ static void write_graph(const char *path, const char *run, int seed, const char 
             "  filter -> eval [port=labels];\n"
             "%s"
             "}\n",
-            CLASSES, seed, run, LABELED, seed, dir, dir, teacher, filter, student_extra, dir, dir, eval_extra,
+            CLASSES, seed, run, LABELED, seed, dir, dir, source_extra, teacher, filter, student_extra, dir, dir, eval_extra,
             strstr(teacher, "mlp_teacher") ? "  student -> teacher [port=model];\n" : "");
     fclose(f);
 }
@@ -285,6 +286,35 @@ Test(learning, model_teacher_distills_a_saved_student)
     double distilled = run_graph("distill", 1, teacher, "policy=fixmatch, tau=0.5, soft=1");
     cr_log_info("student %.4f, distilled from it %.4f", first, distilled);
     cr_assert_gt(distilled, first - 0.05, "distilling a %.4f model gave %.4f", first, distilled);
+}
+
+/* power=0.5 on the source and the evaluator: the learners record it in
+ * their models, so the student's saved model carries it; a model_teacher
+ * refuses that model in a graph whose features are not square-rooted, and
+ * teaches with it in one whose features are. */
+Test(learning, models_record_the_power_of_their_features_and_a_model_teacher_checks_it)
+{
+    source_extra = eval_extra = ", power=0.5";
+    double acc = run_student("pw", 0, "", MLP_TEACHER, "policy=fixmatch, tau=0.9");
+    cr_expect_gt(acc, 0.80, "accuracy %.4f on square-rooted blobs", acc);
+    char model[640], teacher[800], cmd[1600];
+    snprintf(model, sizeof model, "%s/pw/student.pfm", dir);
+    pf_mlp *m = NULL;
+    cr_assert_eq(pf_mlp_load(model, &m), 0, "no loadable student at %s", model);
+    cr_expect_eq(pf_mlp_input_power(m), 0.5f, "the saved student records power %g", (double)pf_mlp_input_power(m));
+    pf_mlp_destroy(&m);
+    snprintf(teacher, sizeof teacher, "kind=model_teacher, path=\"%s\"", model);
+    double distilled = run_student("pw-distill", 1, "", teacher, "policy=fixmatch, tau=0.5");
+    cr_expect_gt(distilled, 0.80, "taught by the saved student on the same features: %.4f", distilled);
+
+    source_extra = eval_extra = "";
+    cr_expect_neq(launch("pw-plain", 1, "", teacher, "policy=fixmatch", "info"), 0,
+                  "a model_teacher ran a power=0.5 model on plain features");
+    snprintf(cmd, sizeof cmd,
+             "grep -q \"model_teacher: '%s' was trained on features with power=0.5; this graph's features have "
+             "power=1\" '%s/pw-plain.log'",
+             model, dir);
+    cr_expect_eq(system(cmd), 0, "the log does not name the power mismatch (see %s/pw-plain.log)", dir);
 }
 
 /* norm=1 on both learners: the student's snapshots carry it, so the mean
@@ -753,6 +783,11 @@ Test(learning, a_warm_start_needs_a_readable_file_of_the_same_architecture)
     snprintf(cmd, sizeof cmd, "init model '%s' is 16-32-4 layer-normalized; this student is 16-32-4 (hidden=.32., norm=0)",
              path);
     expect_init_refused("normed-run", path, cmd);
+    train_blobs("powered", "--power 0.5");
+    snprintf(path, sizeof path, "%s/powered.pfm", dir);
+    snprintf(cmd, sizeof cmd, "init model '%s' was trained on features with power=0.5; this graph's features have power=1",
+             path);
+    expect_init_refused("powered-run", path, cmd);
 
     snprintf(path, sizeof path, "%s/junk.pfm", dir);
     FILE *f = fopen(path, "w");

@@ -824,6 +824,7 @@ static void assert_same_model(pf_mlp *a, pf_mlp *b)
     cr_assert_eq(memcmp(pf_mlp_in_mean(a), pf_mlp_in_mean(b), d * sizeof(float)), 0);
     cr_assert_eq(memcmp(pf_mlp_in_scale(a), pf_mlp_in_scale(b), d * sizeof(float)), 0);
     cr_assert_eq(pf_mlp_temperature(a), pf_mlp_temperature(b));
+    cr_assert_eq(pf_mlp_input_power(a), pf_mlp_input_power(b));
     pf_mlp_counters ca = pf_mlp_get_counters(a), cb = pf_mlp_get_counters(b);
     cr_assert_eq(ca.steps, cb.steps);
     cr_assert_eq(ca.samples_seen, cb.samples_seen);
@@ -861,6 +862,36 @@ Test(mlp, snapshot_proto_round_trip_is_bit_exact)
     cr_assert_eq(pf_mlp_get_counters(back).steps, 5);
     pf__model__free_unpacked(dec, NULL);
     pf_mlp_destroy(&back);
+    pf_mlp_destroy(&m);
+}
+
+/* The input power is metadata: 1 by default and when a snapshot leaves it
+ * unset, carried through snapshots and clones, not part of the shape. */
+Test(mlp, input_power_travels_in_snapshots_and_clones)
+{
+    pf_mlp *m = trained_model(), *back = NULL, *c = NULL;
+    cr_assert_eq(pf_mlp_input_power(m), 1.0f);
+    Pf__Model msg = PF__MODEL__INIT, *dec = NULL;
+    pf_mlp_to_proto(m, &msg);
+    msg.input_power = 0.0f; /* as a file written before the field existed */
+    cr_assert_eq(pf_mlp_from_proto(&msg, &back), 0, "%s", pf_error_last());
+    cr_assert_eq(pf_mlp_input_power(back), 1.0f);
+    pf_mlp_destroy(&back);
+    cr_assert_eq(pf_mlp_set_input_power(m, 0.5f), 0);
+    cr_assert_eq(pf_mlp_set_input_power(m, -1.0f), PF_EINVAL);
+    cr_assert_eq(pf_mlp_input_power(m), 0.5f, "a refused value changed the model");
+    proto_round_trip(m, &dec, &back);
+    cr_assert_eq(pf_mlp_input_power(back), 0.5f);
+    assert_same_model(m, back);
+    cr_assert_eq(pf_mlp_clone(back, &c), 0);
+    cr_assert_eq(pf_mlp_input_power(c), 0.5f);
+    pf_mlp_destroy(&back);
+    dec->input_power = -2.0f;
+    cr_assert_eq(pf_mlp_from_proto(dec, &back), PF_EPROTO);
+    cr_assert(strstr(pf_error_last(), "input power -2"), "%s", pf_error_last());
+    cr_assert_null(back);
+    pf__model__free_unpacked(dec, NULL);
+    pf_mlp_destroy(&c);
     pf_mlp_destroy(&m);
 }
 
