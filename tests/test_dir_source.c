@@ -185,17 +185,24 @@ static int visit_ids(const pf_label_sample *smp, const pf_label_record *rec, voi
     return 0;
 }
 
-static void check_ids(uint64_t n)
+/* Visit every sample of the run's store in id order (with its embedding
+ * when asked). */
+static void visit_store(int with_embeddings, pf_label_store_visit_fn fn, void *ctx)
 {
     char path[200];
     snprintf(path, sizeof path, "%s/store", dir);
     pf_label_store_opts o = {.readonly = 1};
     pf_label_store *s = NULL;
     cr_assert_eq(pf_label_store_open(path, &o, &s), 0, "%s", pf_error_last());
-    uint64_t last = 0;
-    pf_label_store_query q = {0};
-    cr_assert_eq(pf_label_store_each(s, &q, visit_ids, &last), 0);
+    pf_label_store_query q = {.with_embeddings = with_embeddings};
+    cr_assert_eq(pf_label_store_each(s, &q, fn, ctx), 0);
     pf_label_store_close(&s);
+}
+
+static void check_ids(uint64_t n)
+{
+    uint64_t last = 0;
+    visit_store(0, visit_ids, &last);
     cr_expect_eq(last, n, "last id %llu, expected %llu", (unsigned long long)last, (unsigned long long)n);
 }
 
@@ -231,15 +238,8 @@ Test(dir_source, power_transforms_the_features_it_streams)
     write_graph_power(graph, sizeof graph, 1, 0.5);
     int status = wait_status(pf_e2e_start_run(dir, graph));
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run status 0x%x", status);
-    char path[200];
-    snprintf(path, sizeof path, "%s/store", dir);
-    pf_label_store_opts o = {.readonly = 1};
-    pf_label_store *s = NULL;
-    cr_assert_eq(pf_label_store_open(path, &o, &s), 0, "%s", pf_error_last());
     size_t n = 0;
-    pf_label_store_query q = {.with_embeddings = 1};
-    cr_assert_eq(pf_label_store_each(s, &q, visit_powered, &n), 0);
-    pf_label_store_close(&s);
+    visit_store(1, visit_powered, &n);
     cr_expect_eq(n, 200);
 }
 
