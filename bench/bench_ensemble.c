@@ -39,11 +39,19 @@ int main(int argc, char **argv)
     float *p = NULL, *sum = NULL; /* one model's probabilities, and their running sum: [n, C] */
     size_t C = 0;
     int rc;
-    if ((rc = bench_fashion_load("t10k", &d, im, sizeof im)) < 0) goto out;
-    printf("bench_ensemble: %zu held-out rows from %s\n", d.n, im);
-    printf("%-48s  %8s  %8s\n", "model", "alone", "ensemble");
+    float power = 0;
     for (int k = 1; k < argc; k++) {
         if ((rc = pf_mlp_load(argv[k], &m)) < 0) goto out;
+        if (C && pf_mlp_input_power(m) != power) {
+            rc = pf_errorf(PF_EMISMATCH, "'%s' was trained on features with power=%g, the models before it %g",
+                           argv[k], (double)pf_mlp_input_power(m), (double)power);
+            goto out;
+        }
+        if ((rc = bench_fashion_for_model("t10k", m, &d, &power, im, sizeof im)) < 0) goto out;
+        if (k == 1) {
+            printf("bench_ensemble: %zu held-out rows from %s (power %g)\n", d.n, im, (double)power);
+            printf("%-48s  %8s  %8s\n", "model", "alone", "ensemble");
+        }
         if (pf_mlp_input_dim(m) != d.dim || (C && pf_mlp_classes(m) != C)) {
             rc = pf_errorf(PF_EMISMATCH, "'%s' takes %u features and %u classes; expected %zu and %zu", argv[k],
                            pf_mlp_input_dim(m), pf_mlp_classes(m), d.dim, C ? C : (size_t)pf_mlp_classes(m));

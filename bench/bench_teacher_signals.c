@@ -165,7 +165,9 @@ int main(int argc, char **argv)
     float *sim = NULL, *P = NULL; /* cosines [block, nl]; prototypes [C, H] */
     int32_t *yu = NULL, *yl = NULL;
     int rc;
-    if ((rc = bench_fashion_load("train", &d, im, sizeof im)) < 0 || (rc = pf_mlp_load(argv[1], &m)) < 0) goto out;
+    float power = 0;
+    if ((rc = pf_mlp_load(argv[1], &m)) < 0 || (rc = bench_fashion_for_model("train", m, &d, &power, im, sizeof im)) < 0)
+        goto out;
     size_t dim = d.dim, C = pf_mlp_classes(m), H = 0, nu = 0, nl = 0;
     if (pf_mlp_input_dim(m) != dim) {
         rc = pf_errorf(PF_EMISMATCH, "model for %u features, data has %zu", pf_mlp_input_dim(m),

@@ -75,13 +75,13 @@ int main(int argc, char **argv)
     pf_mlp *m = NULL;
     double gain[NCOUNTS] = {0};
     int models = 0, rc;
-    if ((rc = bench_fashion_load("t10k", &d, im, sizeof im)) < 0) goto out;
-    printf("bench_views: %zu held-out rows from %s; views: dropout %g, noise %g\n", d.n, im, (double)drop,
-           (double)noise);
+    float power = 0;
+    printf("bench_views: views: dropout %g, noise %g\n", (double)drop, (double)noise);
     printf("%-44s  %7s  %7s  %7s  %7s  %7s\n", "model", "clean", "x8", "x16", "x32", "x64");
     for (; a < argc; a++) {
         double acc[NCOUNTS + 1];
-        if ((rc = pf_mlp_load(argv[a], &m)) < 0) goto out;
+        if ((rc = pf_mlp_load(argv[a], &m)) < 0 || (rc = bench_fashion_for_model("t10k", m, &d, &power, im, sizeof im)) < 0)
+            goto out;
         if (pf_mlp_input_dim(m) != d.dim) {
             rc = pf_errorf(PF_EMISMATCH, "'%s' takes %u features; the held-out rows have %zu", argv[a],
                            pf_mlp_input_dim(m), d.dim);
