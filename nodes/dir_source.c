@@ -170,14 +170,14 @@ static int load(dirsrc *s, size_t i, pf_dataset *out)
     }
     int rc = pf_dataset_load(path, have_labels ? labels : NULL, 0, out);
     if (rc < 0) return rc;
-    if ((rc = pf_dataset_power(out, s->cfg.power)) < 0) {
-        pf_dataset_fini(out);
-        return rc;
-    }
     if (out->dim != s->dim) {
         pf_dataset_fini(out);
         return pf_errorf(PF_EMISMATCH, "dir_source: '%s' has %zu features per row, expected %u", path,
                          out->dim, s->dim);
+    }
+    if ((rc = pf_dataset_power(out, s->cfg.power)) < 0) {
+        pf_dataset_fini(out);
+        return rc;
     }
     if (out->labels && out->classes > s->classes) {
         pf_dataset_fini(out);

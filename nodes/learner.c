@@ -69,6 +69,16 @@ float pf_learner_input_power(const pf_learner_cfg *cfg)
     return cfg->input_power > 0 ? (float)cfg->input_power : 1.0f;
 }
 
+int pf_learner_check_input_power(const pf_mlp *m, float want, const char *who, const char *path)
+{
+    float p = pf_mlp_input_power(m);
+    if (p == want) return 0;
+    return pf_errorf(PF_ECONFIG,
+                     "%s '%s' was trained on features with power=%g; this graph's features have power=%g (train it "
+                     "with `pseudoflow train --power %g`)",
+                     who, path, (double)p, (double)want, (double)want);
+}
+
 int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint32_t classes, uint64_t seed)
 {
     memset(L, 0, sizeof *L);

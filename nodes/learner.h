@@ -89,6 +89,12 @@ int pf_learner_same_arch(const pf_learner_cfg *a, const pf_learner_cfg *b);
 /* cfg->input_power as the model records it (1 when unset). */
 float pf_learner_input_power(const pf_learner_cfg *cfg);
 
+/* 0 when model m was trained on features of power `want` (the graph's);
+ * else PF_ECONFIG, "WHO 'PATH' was trained on features with power=0.5;
+ * this graph's features have power=1 (train it with ...)". For a node
+ * about to use a model file it did not train. */
+int pf_learner_check_input_power(const pf_mlp *m, float want, const char *who, const char *path);
+
 /* Build the model and optimizer (the model records cfg->input_power).
  * A checkpoint of features with another power is ignored by
  * pf_learner_resume, with a warning, like one of another architecture.

@@ -272,18 +272,15 @@ static int warm_start(student *s)
         return pf_errorf(PF_ECONFIG, "mlp_student: init model '%s' is %s; this student is %s (hidden=\"%s\", norm=%d)",
                          s->cfg.init, have, want, s->cfg.l.hidden, s->cfg.l.norm);
     }
-    float p = pf_mlp_input_power(m), want = pf_learner_input_power(&s->cfg.l);
-    if (p != want) {
+    int rc = pf_learner_check_input_power(m, pf_learner_input_power(&s->cfg.l), "mlp_student: init model",
+                                          s->cfg.init);
+    if (rc < 0) {
         pf_mlp_destroy(&m);
-        return pf_errorf(PF_ECONFIG,
-                         "mlp_student: init model '%s' was trained on features with power=%g; this graph's "
-                         "features have power=%g (train it with `pseudoflow train --power %g`)",
-                         s->cfg.init, (double)p, (double)want, (double)want);
+        return rc;
     }
     int standardized = pf_mlp_in_mean(m) != NULL;
     pf_mlp_counters zero = {0};
     pf_mlp_set_counters(m, &zero);
-    int rc;
     if ((rc = pf_mlp_set_temperature(m, 1.0f)) < 0 || (rc = pf_learner_adopt(&s->L, &m)) < 0) {
         pf_mlp_destroy(&m);
         return rc;

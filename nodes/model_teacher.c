@@ -19,6 +19,7 @@
  */
 #include "models/mlp.h"
 #include "models/models.h"
+#include "nodes/learner.h"
 #include "runtime/error.h"
 #include "runtime/graph.h"
 #include "runtime/log.h"
@@ -98,12 +99,8 @@ static int load(const mteacher *t, const pf_graph *g, pf_mlp **out, struct times
         pf_mlp_destroy(out);
         return rc;
     }
-    float p = pf_mlp_input_power(*out), want = (float)pf_kind_graph_float(g, "power", 1.0);
-    if (p != want) {
-        rc = pf_errorf(PF_ECONFIG,
-                       "model_teacher: '%s' was trained on features with power=%g; this graph's features have "
-                       "power=%g (train it with `pseudoflow train --power %g`)",
-                       t->cfg.path, (double)p, (double)want, (double)want);
+    if ((rc = pf_learner_check_input_power(*out, (float)pf_kind_graph_float(g, "power", 1.0), "model_teacher:",
+                                           t->cfg.path)) < 0) {
         pf_mlp_destroy(out);
         return rc;
     }

@@ -10,6 +10,8 @@
 #include "runtime/graph.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,6 +94,20 @@ void pf_kind_set_path_scope(const char *host, const char *node)
     scope_host = host, scope_node = node;
 }
 
+/* rc with one more reason: PF_EINVAL with the reason alone when rc >= 0,
+ * else the earlier reasons (pf_errorf overwrites them) then "; " and it. */
+static int add_reason(int rc, const char *fmt, ...)
+{
+    char why[1024], before[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (rc >= 0) return pf_errorf(PF_EINVAL, "%s", why);
+    snprintf(before, sizeof before, "%s", pf_error_last());
+    return pf_errorf(PF_EINVAL, "%s; %s", before, why);
+}
+
 static int float_param(const pf_gnode *n, const char *param, double *out)
 {
     const pf_param *p = n->kind && n->cfg ? pf_params_find(n->kind->params, param) : NULL;
@@ -107,12 +123,10 @@ int pf_kind_check_same_float(int rc, const pf_graph *g, const pf_gnode *node, co
     for (size_t i = 0; i < g->nnodes; i++) {
         const pf_gnode *o = &g->nodes[i];
         if (o == node || !float_param(o, param, &theirs) || theirs == mine) continue;
-        char before[512] = "";
-        if (rc < 0) snprintf(before, sizeof before, "%s; ", pf_error_last());
-        return pf_errorf(PF_EINVAL,
-                         "%s%s=%g here but %g on node '%s' (line %d): its features and these would differ "
-                         "(give every source and evaluator the same %s=)",
-                         before, param, mine, theirs, o->name, o->line, param);
+        return add_reason(rc,
+                          "%s=%g here but %g on node '%s' (line %d): its features and these would differ "
+                          "(give every source and evaluator the same %s=)",
+                          param, mine, theirs, o->name, o->line, param);
     }
     return rc;
 }
@@ -128,10 +142,8 @@ double pf_kind_graph_float(const pf_graph *g, const char *param, double dflt)
 int pf_kind_check_path(int rc, const pf_gnode *node, const char *param, const char *path,
                        pf_path_kind what)
 {
-    char why[256], before[512]; /* before: the earlier reasons, which pf_errorf overwrites */
+    char why[256];
     int mine = scope_node ? !strcmp(node->name, scope_node) : pf_graph_node_placed_here(node, scope_host);
     if (!mine || path_problem(path, what, why, sizeof why) == 0) return rc;
-    if (rc >= 0) return pf_errorf(PF_EINVAL, "parameter '%s': %s", param, why);
-    snprintf(before, sizeof before, "%s", pf_error_last());
-    return pf_errorf(PF_EINVAL, "%s; parameter '%s': %s", before, param, why);
+    return add_reason(rc, "parameter '%s': %s", param, why);
 }
