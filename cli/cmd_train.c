@@ -76,6 +76,9 @@ static const char train_help[] =
     "  --weight-decay X    (default 0.0001)\n"
     "  --drop X            input feature dropout while training (default 0)\n"
     "  --noise X           Gaussian input noise std while training (default 0)\n"
+    "  --shift N           move each training image by up to N pixels each way, at\n"
+    "                      random, before dropout and noise (default 0 = off)\n"
+    "  --image-width W     width of those images (default 0: square images)\n"
     "  --hidden-drop X     dropout of hidden units while training (default 0)\n"
     "  --norm              layer-normalize each hidden layer before ReLU\n"
     "  --no-standardize    do not standardize inputs (default: fit mean/std on the\n"
@@ -191,6 +194,7 @@ static int check_out(const char *out)
 static const char *const value_opts[] = {
     "--images", "--labels", "--test-images", "--test-labels", "--out", "--hidden", "--optimizer", "--labeled",
     "--seed", "--limit", "--epochs", "--batch", "--threads", "--lr", "--weight-decay", "--drop", "--noise",
+    "--shift", "--image-width",
     "--hidden-drop", "--power", NULL};
 
 static int takes_value(const char *a)
@@ -266,6 +270,8 @@ static int parse(int argc, char **argv, train_opts *o)
         else if (!strcmp(a, "--weight-decay")) (rc = parse_num(a, v, 0, 1, &x)), o->l.weight_decay = x;
         else if (!strcmp(a, "--drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.drop = x;
         else if (!strcmp(a, "--noise")) (rc = parse_num(a, v, 0, 100, &x)), o->l.noise = x;
+        else if (!strcmp(a, "--shift")) (rc = parse_int(a, v, 0, 64, &n)), o->l.shift = n;
+        else if (!strcmp(a, "--image-width")) (rc = parse_int(a, v, 0, 65536, &n)), o->l.image_width = n;
         else if (!strcmp(a, "--hidden-drop")) (rc = parse_num(a, v, 0, 0.95, &x)), o->l.hidden_drop = x;
         else if (!strcmp(a, "--power")) (rc = parse_num(a, v, 0.01, 16, &x)), o->power = x;
         if (rc < 0) return 2;

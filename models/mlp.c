@@ -692,6 +692,35 @@ int pf_mlp_train_step_elr(pf_mlp *m, pf_optim *opt, const float *x, size_t n, co
 
 /* ---- augmentation and EMA ----------------------------------------------- */
 
+int pf_mlp_shift(float *x, size_t n, size_t width, size_t height, unsigned max_shift, pf_rng *rng)
+{
+    if (width == 0 || height == 0 || max_shift >= width || max_shift >= height)
+        return pf_errorf(PF_EINVAL, "mlp shift: %u pixels do not fit a %zux%zu image", max_shift, width, height);
+    const long s = (long)max_shift, w = (long)width, h = (long)height;
+    for (size_t r = 0; r < n; r++) {
+        float *img = x + r * width * height;
+        long dx = (long)pf_rng_below(rng, 2 * (uint64_t)s + 1) - s;
+        long dy = (long)pf_rng_below(rng, 2 * (uint64_t)s + 1) - s;
+        if (dx == 0 && dy == 0) continue;
+        /* out[y][x] = in[y - dy][x - dx]: walk so every source pixel is read
+         * before it is overwritten (rows and columns against the motion). */
+        for (long yi = 0; yi < h; yi++) {
+            long y = dy > 0 ? h - 1 - yi : yi, sy = y - dy;
+            float *row = img + y * w;
+            if (sy < 0 || sy >= h) {
+                memset(row, 0, (size_t)w * sizeof *row);
+                continue;
+            }
+            const float *src = img + sy * w;
+            long lo = dx > 0 ? dx : 0, hi = dx < 0 ? w + dx : w; /* columns with a source */
+            memmove(row + lo, src + lo - dx, (size_t)(hi - lo) * sizeof *row);
+            if (lo > 0) memset(row, 0, (size_t)lo * sizeof *row);
+            if (hi < w) memset(row + hi, 0, (size_t)(w - hi) * sizeof *row);
+        }
+    }
+    return 0;
+}
+
 int pf_mlp_augment(float *x, size_t n, size_t dim, float drop_rate, float noise_std, pf_rng *rng)
 {
     if (!(drop_rate >= 0.0f && drop_rate < 1.0f))

@@ -248,6 +248,14 @@ int pf_mlp_train_step_elr(pf_mlp *m, pf_optim *opt, const float *x, size_t n, co
  * Errors: PF_EINVAL (drop_rate outside [0, 1), noise_std < 0 or NaN). */
 int pf_mlp_augment(float *x, size_t n, size_t dim, float drop_rate, float noise_std, pf_rng *rng);
 
+/* Translate each row of x [n, height*width], read as a row-major
+ * height × width image, by (dx, dy) drawn uniformly from [-max_shift,
+ * max_shift]² (one draw per row); pixels moved in from outside are 0.
+ * An augmentation for image features only (pixels, not embeddings).
+ * Draws from rng. Errors: PF_EINVAL (width or height 0, max_shift not
+ * under both). */
+int pf_mlp_shift(float *x, size_t n, size_t width, size_t height, unsigned max_shift, pf_rng *rng);
+
 /* Mean teacher: θ_t ← m·θ_t + (1 − m)·θ_s for every parameter, in float,
  * exactly that expression. Standardization, temperature and counters of
  * the teacher are left alone. Errors: PF_EMISMATCH (shapes differ),

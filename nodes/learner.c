@@ -79,6 +79,28 @@ int pf_learner_check_input_power(const pf_mlp *m, float want, const char *who, c
                      who, path, (double)p, (double)want, (double)want);
 }
 
+/* The image shape shift= moves: image_width= wide, or square. */
+static int image_shape(const pf_learner_cfg *cfg, uint32_t dim, size_t *w, size_t *h)
+{
+    *w = *h = 0;
+    if (cfg->shift <= 0) return 0;
+    size_t width = (size_t)cfg->image_width;
+    if (width == 0) {
+        for (width = 1; (width + 1) * (width + 1) <= dim; width++) {}
+        if (width * width != dim)
+            return pf_errorf(PF_ECONFIG, "shift=%lld: the %u features are not a square image; set image_width=",
+                             (long long)cfg->shift, dim);
+    }
+    if (dim % width != 0)
+        return pf_errorf(PF_ECONFIG, "shift=%lld: image_width=%zu does not divide the %u features",
+                         (long long)cfg->shift, width, dim);
+    if ((size_t)cfg->shift >= width || (size_t)cfg->shift >= dim / width)
+        return pf_errorf(PF_ECONFIG, "shift=%lld: the images are only %zux%zu pixels", (long long)cfg->shift,
+                         width, dim / width);
+    *w = width, *h = dim / width;
+    return 0;
+}
+
 int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint32_t classes, uint64_t seed)
 {
     memset(L, 0, sizeof *L);
@@ -87,6 +109,7 @@ int pf_learner_init(pf_learner *L, const pf_learner_cfg *cfg, uint32_t dim, uint
     size_t ns;
     int rc = pf_learner_sizes(cfg->hidden, dim, classes, sizes, &ns);
     if (rc < 0) return rc;
+    if ((rc = image_shape(cfg, dim, &L->img_w, &L->img_h)) < 0) return rc;
     pf_models_set_threads((int)cfg->threads);
     pf_rng_seed(&L->rng, seed ^ 0x5eedull);
     L->seed = seed;
@@ -146,7 +169,7 @@ int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_au
 {
     const float *in = x;
     if (n_aug > n) n_aug = n;
-    if ((L->cfg.drop > 0 || L->cfg.noise > 0) && n_aug > 0) {
+    if ((L->cfg.drop > 0 || L->cfg.noise > 0 || L->img_w > 0) && n_aug > 0) {
         size_t need = n * pf_mlp_input_dim(L->model);
         if (need > L->xcap) {
             float *b = realloc(L->xbuf, need * sizeof *b);
@@ -154,7 +177,9 @@ int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_au
             L->xbuf = b, L->xcap = need;
         }
         memcpy(L->xbuf, x, need * sizeof *x);
-        int rc = pf_mlp_augment(L->xbuf, n_aug, pf_mlp_input_dim(L->model), (float)L->cfg.drop,
+        int rc = L->img_w ? pf_mlp_shift(L->xbuf, n_aug, L->img_w, L->img_h, (unsigned)L->cfg.shift, &L->rng) : 0;
+        if (rc == 0 && (L->cfg.drop > 0 || L->cfg.noise > 0))
+            rc = pf_mlp_augment(L->xbuf, n_aug, pf_mlp_input_dim(L->model), (float)L->cfg.drop,
                                 (float)L->cfg.noise, &L->rng);
         if (rc < 0) return rc;
         in = L->xbuf;

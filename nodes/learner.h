@@ -10,9 +10,10 @@
  *     pf_learner_fini(&L);
  *
  * Training perturbs a copy of x first when drop/noise are set (the "strong
- * view" of consistency training: inputs are embeddings, not images, so the
- * augmentations are feature dropout and Gaussian noise). The caller's x is
- * never changed.
+ * view" of consistency training: inputs may be embeddings, not images, so
+ * the general augmentations are feature dropout and Gaussian noise). Where
+ * the rows are images (pixels in row-major order), shift= also translates
+ * each one by a few pixels first. The caller's x is never changed.
  */
 #ifndef PF_LEARNER_H
 #define PF_LEARNER_H
@@ -38,6 +39,8 @@ typedef struct pf_learner_cfg {
     double noise;        /* Gaussian feature noise std while training */
     double hidden_drop;  /* dropout of hidden units while training */
     int norm;            /* layer normalization of the hidden layers */
+    int64_t shift;       /* random translation of image rows while training, in pixels; 0 = off */
+    int64_t image_width; /* width of those images; 0 = the square root of the dimension */
     int64_t threads;     /* BLAS threads */
     double input_power;  /* not a parameter: the power= of the features (pf_kind_graph_float), recorded
                             in the model (pf_mlp_set_input_power); 0 = 1 */
@@ -60,6 +63,10 @@ typedef struct pf_learner_cfg {
      "training-time dropout of hidden units (inverted: inference uses every unit)"},               \
     {"norm", PF_PT_BOOL, offsetof(T, m.norm), "0", 0, 1, NULL,                                     \
      "layer-normalize each hidden layer before ReLU (part of the architecture)"},                 \
+    {"shift", PF_PT_INT, offsetof(T, m.shift), "0", 0, 64, NULL,                                   \
+     "training-time random translation of image rows by up to this many pixels (strong view)"},   \
+    {"image_width", PF_PT_INT, offsetof(T, m.image_width), "0", 0, 65536, NULL,                    \
+     "width of the images shift= moves; 0 = square images (the square root of the dimension)"},   \
     {"threads", PF_PT_INT, offsetof(T, m.threads), "1", 1, 256, NULL, "BLAS threads for this node"}
 
 typedef struct pf_learner {
@@ -70,6 +77,7 @@ typedef struct pf_learner {
     uint64_t seed;
     float *xbuf; /* augmented copy */
     size_t xcap;
+    size_t img_w, img_h; /* the image shape shift= moves; 0 when it is off */
 } pf_learner;
 
 /* Parse a hidden-width list into sizes {dim, h..., classes}. Returns 0 or

@@ -7,7 +7,9 @@
  * appended to a small buffer that is cut into minibatches of `batch` rows
  * (the filter's batches vary in size with what it accepts; fixed minibatches
  * keep the step size meaningful); each minibatch gets `steps` optimizer
- * steps, on a strong view (feature dropout/noise) when drop/noise are set.
+ * steps, on a strong view when shift/drop/noise are set (a random
+ * translation of image rows by up to `shift` pixels, then feature dropout
+ * and noise; pf_learner).
  *
  * Consistency (consistency=lambda > 0; Pi-model / FixMatch's weak-strong
  * pairing for embeddings): the student predicts a weak view of each row

@@ -472,6 +472,35 @@ Test(cli, train_accepts_option_equals_value)
     assert_err_has("--json takes no value");
 }
 
+/* --shift moves images: features that are no square image, or images too
+ * small for the shift, are refused by name; a 4x4 image trains. */
+Test(cli, train_shifts_only_images_it_can_shape)
+{
+    write_tiny_data(); /* 2 features: not a square image */
+    const char *model = TMP "/shift.pfm";
+    unlink(model);
+    TRAIN(model, "--epochs", "2", "--shift", "1");
+    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
+    assert_err_has("shift=1: the 2 features are not a square image; set image_width=");
+    TRAIN(model, "--epochs", "2", "--shift", "1", "--image-width", "2");
+    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
+    assert_err_has("shift=1: the images are only 2x1 pixels");
+    assert_nothing_trained(model);
+    const char *x16 = TMP "/tiny16.csv";
+    FILE *f = fopen(x16, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 20; i++)
+        for (int k = 0; k < 16; k++) fprintf(f, "%d.0%c", (i % 2) * (k % 4 < 2) + (k % 3), k < 15 ? ',' : '\n');
+    fclose(f);
+    PF("train", "--images", x16, "--labels", TRAIN_Y, "--out", model, "--epochs", "2", "--shift", "1");
+    cr_assert_eq(r.status, 0, "exit %d\n%s", r.status, r.err);
+    cr_assert_eq(access(model, F_OK), 0, "no model written");
+    PF("train", "--images", x16, "--labels", TRAIN_Y, "--out", model, "--epochs", "2", "--shift", "1",
+       "--image-width", "3");
+    cr_assert_eq(r.status, 1, "exit %d\n%s", r.status, r.err);
+    assert_err_has("shift=1: image_width=3 does not divide the 16 features");
+}
+
 /* ---- keygen --------------------------------------------------------------- */
 
 static mode_t mode_of(const char *path)

@@ -787,6 +787,49 @@ Test(mlp, augment_drops_and_rescales_reproducibly)
     free(x2);
 }
 
+/* Every row comes out as its image translated by one (dx, dy) in
+ * [-2, 2]² with zeros moved in, every such shift occurs, and a seed
+ * reproduces the draws. */
+Test(mlp, shift_translates_each_image_by_at_most_max_pixels)
+{
+    enum { W = 5, H = 4, D = W * H, N = 500, S = 2 };
+    float *x = malloc(N * D * sizeof *x), *x2 = malloc(N * D * sizeof *x2), img[D];
+    for (int k = 0; k < D; k++)
+        img[k] = (float)(k + 1); /* distinct and nonzero: a shift is recognizable */
+    for (int r = 0; r < N; r++)
+        memcpy(x + r * D, img, sizeof img);
+    memcpy(x2, x, N * D * sizeof *x);
+    pf_rng r1, r2;
+    pf_rng_seed(&r1, 9);
+    pf_rng_seed(&r2, 9);
+    cr_assert_eq(pf_mlp_shift(x, N, W, H, S, &r1), 0);
+    cr_assert_eq(pf_mlp_shift(x2, N, W, H, S, &r2), 0);
+    cr_assert_eq(memcmp(x, x2, N * D * sizeof *x), 0);
+    int seen[2 * S + 1][2 * S + 1] = {{0}};
+    for (int r = 0; r < N; r++) {
+        int found = 0;
+        for (int dy = -S; dy <= S && !found; dy++)
+            for (int dx = -S; dx <= S && !found; dx++) {
+                int same = 1;
+                for (int y = 0; y < H && same; y++)
+                    for (int c = 0; c < W && same; c++) {
+                        int sy = y - dy, sc = c - dx;
+                        float want = sy >= 0 && sy < H && sc >= 0 && sc < W ? img[sy * W + sc] : 0.0f;
+                        same = x[r * D + y * W + c] == want;
+                    }
+                if (same) found = 1, seen[dy + S][dx + S]++;
+            }
+        cr_assert(found, "row %d is not a translation of the image by at most %d pixels", r, S);
+    }
+    for (int dy = 0; dy <= 2 * S; dy++)
+        for (int dx = 0; dx <= 2 * S; dx++)
+            cr_assert(seen[dy][dx] > 0, "shift (%d, %d) never drawn in %d rows", dx - S, dy - S, N);
+    cr_assert_eq(pf_mlp_shift(x, 1, W, H, H, &r1), PF_EINVAL);
+    cr_assert_eq(pf_mlp_shift(x, 1, 0, H, 1, &r1), PF_EINVAL);
+    free(x);
+    free(x2);
+}
+
 /* ---- snapshots ---------------------------------------------------------- */
 
 static pf_mlp *trained_model(void)
