@@ -543,6 +543,11 @@ static int loop(pf_ctx *ctx)
         if (rc < 0) return rc;
         t = pf_clock_mono_ms();
         if (t >= next_tick || ctx->emitted == 0) {
+            /* Hand over what the inputs just queued (a sampler's acks) before
+             * judging the backlog: otherwise a node whose every pass reads
+             * input, as on a loaded machine, always finds its own fresh
+             * messages queued here and never ticks. */
+            if (backlog(ctx)) flush_outputs(ctx);
             if (ops->tick && ctx->st == RUNNING && !backlog(ctx)) {
                 rc = ops->tick(ctx->state, ctx);
                 if (rc < 0) return pf_error_wrap(rc, "%s: tick: ", ctx->name);
