@@ -168,8 +168,9 @@ int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_au
                             double *loss)
 {
     const float *in = x;
+    int perturb = L->cfg.drop > 0 || L->cfg.noise > 0;
     if (n_aug > n) n_aug = n;
-    if ((L->cfg.drop > 0 || L->cfg.noise > 0 || L->img_w > 0) && n_aug > 0) {
+    if ((perturb || L->img_w > 0) && n_aug > 0) {
         size_t need = n * pf_mlp_input_dim(L->model);
         if (need > L->xcap) {
             float *b = realloc(L->xbuf, need * sizeof *b);
@@ -178,7 +179,7 @@ int pf_learner_train_prefix(pf_learner *L, const float *x, size_t n, size_t n_au
         }
         memcpy(L->xbuf, x, need * sizeof *x);
         int rc = L->img_w ? pf_mlp_shift(L->xbuf, n_aug, L->img_w, L->img_h, (unsigned)L->cfg.shift, &L->rng) : 0;
-        if (rc == 0 && (L->cfg.drop > 0 || L->cfg.noise > 0))
+        if (rc == 0 && perturb)
             rc = pf_mlp_augment(L->xbuf, n_aug, pf_mlp_input_dim(L->model), (float)L->cfg.drop,
                                 (float)L->cfg.noise, &L->rng);
         if (rc < 0) return rc;
